@@ -1,0 +1,85 @@
+import { Hono } from 'hono';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from './config/load.ts';
+import type { Enforcer } from './core/decision.ts';
+import { GatewayError } from './core/errors.ts';
+import { authenticate } from './gateway/auth.ts';
+import type { DataEnv, Lifecycle } from './gateway/context.ts';
+import { listModels } from './gateway/models.ts';
+import { proxyRoute } from './gateway/proxy.ts';
+import { requestId } from './gateway/request-id.ts';
+import { errorResponse, fail } from './gateway/respond.ts';
+import { ClientClosedError } from './upstream/errors.ts';
+import type { Upstreams } from './upstream/targets.ts';
+
+/** Everything the gateway needs, built by the composition root (or a test). */
+export interface GatewayDeps {
+  readonly loaded: LoadedConfig;
+  readonly upstreams: Upstreams;
+  readonly enforcer: Enforcer;
+  readonly logger: Logger;
+  readonly lifecycle: Lifecycle;
+}
+
+/** The routes of the data plane: path, method, and the API each belongs to. */
+const API_ROUTES = [
+  ['/v1/chat/completions', 'openai.chat'],
+  ['/v1/responses', 'openai.responses'],
+  ['/v1/embeddings', 'openai.embeddings'],
+  ['/v1/messages', 'anthropic.messages'],
+  ['/v1/messages/count_tokens', 'anthropic.count_tokens'],
+] as const;
+
+function health(app: Hono<DataEnv>, lifecycle: Lifecycle): void {
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) =>
+    lifecycle.ready && !lifecycle.draining
+      ? c.json({ status: 'ready' })
+      : c.json({ status: lifecycle.draining ? 'draining' : 'starting' }, 503),
+  );
+}
+
+/** Builds the data-plane and admin Hono apps. Never listens: `main.ts` does, tests call `app.request()`. */
+export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: Hono<DataEnv> } {
+  const { loaded, upstreams, enforcer, logger, lifecycle } = deps;
+  const data = new Hono<DataEnv>();
+  data.use(requestId());
+  health(data, lifecycle);
+  data.use('/v1/*', async function draining(c, next) {
+    if (lifecycle.draining) return fail(c, 'not_ready', 'gateway is shutting down', { connection: 'close' });
+    await next();
+  });
+
+  const auth = authenticate(loaded.appKeys);
+  const proxyDeps = { loaded, upstreams, enforcer };
+  for (const [path, api] of API_ROUTES) {
+    data.post(path, auth, proxyRoute(api, proxyDeps));
+    data.all(path, (c) =>
+      fail(c, 'method_not_allowed', `${c.req.method} is not allowed on ${path}`, { allow: 'POST' }),
+    );
+  }
+  data.get('/v1/models', auth, listModels(upstreams));
+  data.all('/v1/models', (c) =>
+    fail(c, 'method_not_allowed', `${c.req.method} is not allowed on /v1/models`, { allow: 'GET' }),
+  );
+  data.notFound((c) => fail(c, 'route_not_found', `no route ${c.req.method} ${c.req.path}`));
+  data.onError((err, c) => {
+    if (err instanceof GatewayError) {
+      if (err.status >= 500)
+        logger.warn(
+          { requestId: c.get('requestId'), code: err.code, cause: String(err.cause ?? '') },
+          err.message,
+        );
+      return errorResponse(c, err);
+    }
+    if (err instanceof ClientClosedError) return c.body(null, 499 as 200);
+    logger.error({ requestId: c.get('requestId'), err }, 'unhandled error');
+    return errorResponse(c, new GatewayError('internal_error', 'internal error'));
+  });
+
+  const admin = new Hono<DataEnv>();
+  admin.use(requestId());
+  health(admin, lifecycle);
+  admin.notFound((c) => fail(c, 'route_not_found', `no route ${c.req.method} ${c.req.path}`));
+  return { data, admin };
+}

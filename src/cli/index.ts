@@ -1,0 +1,66 @@
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/load.ts';
+import { runServe } from '../main.ts';
+
+const USAGE = `usage: ringfence <command> [options]
+
+commands:
+  serve --config FILE [--port N] [--admin-port N]   run the gateway
+  help                                              this text
+`;
+
+function port(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ConfigError('(flags)', [`${flag}: expected a port number, got "${v}"`]);
+  return n;
+}
+
+/** The `ringfence` command. Returns the process exit code (serve keeps running and returns undefined). */
+export async function main(argv: string[]): Promise<number | undefined> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve': {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            config: { type: 'string', short: 'c' },
+            port: { type: 'string' },
+            'admin-port': { type: 'string' },
+          },
+          strict: true,
+        });
+        if (!values.config) {
+          process.stderr.write(`ringfence serve: --config FILE is required\n${USAGE}`);
+          return 2;
+        }
+        await runServe(values.config, {
+          port: port(values.port, '--port'),
+          adminPort: port(values['admin-port'], '--admin-port'),
+        });
+        return undefined;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`ringfence: unknown command "${command}"\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ringfence: ${err.message}\n`);
+      return 1;
+    }
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`ringfence: ${(err as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}

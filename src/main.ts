@@ -1,0 +1,122 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
+import type { Logger } from 'pino';
+import { createGateway } from './app.ts';
+import { type ConfigOverrides, type LoadedConfig, loadConfig } from './config/load.ts';
+import { allowAll } from './core/decision.ts';
+import type { DataEnv, Lifecycle } from './gateway/context.ts';
+import { createLogger } from './observability/logger.ts';
+import { type MockProvider, startMockProvider } from './providers/mock/server.ts';
+import { createUpstreams } from './upstream/targets.ts';
+
+/** Options for starting a gateway in this process. */
+export interface StartOptions {
+  configFile: string;
+  env: Readonly<Record<string, string | undefined>>;
+  overrides?: ConfigOverrides;
+  logger?: Logger;
+}
+
+/** A gateway listening on its data and admin ports. */
+export interface RunningGateway {
+  readonly dataUrl: string;
+  readonly adminUrl: string;
+  readonly loaded: LoadedConfig;
+  readonly lifecycle: Lifecycle;
+  readonly logger: Logger;
+  /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes everything. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+function listen(app: Hono<DataEnv>, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, hostname: host, port }, () =>
+      resolve(server as Server),
+    ) as Server;
+    server.once('error', reject);
+  });
+}
+
+function urlOf(server: Server): string {
+  const a = server.address() as AddressInfo;
+  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+}
+
+/** Closes a server gracefully: no new connections, idle ones closed as they free up, all closed at the deadline. */
+function drain(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const tick = setInterval(() => server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearInterval(tick);
+      clearTimeout(deadline);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+/** Composition root: loads the config, builds every dependency, and listens. */
+export async function startGateway(opts: StartOptions): Promise<RunningGateway> {
+  const loaded = loadConfig(opts.configFile, opts.env, opts.overrides);
+  const { config } = loaded;
+  const logger = opts.logger ?? createLogger(config.log.level);
+  const needsMock = Object.values(config.providers).some((p) => p.kind === 'mock' && !p.baseUrl);
+  const mock: MockProvider | undefined = needsMock ? await startMockProvider({ record: 0 }) : undefined;
+  const upstreams = createUpstreams(loaded, mock?.url);
+  const lifecycle: Lifecycle = { ready: false, draining: false };
+  const { data, admin } = createGateway({ loaded, upstreams, enforcer: allowAll, logger, lifecycle });
+  const dataServer = await listen(data, config.listeners.data.host, config.listeners.data.port);
+  const adminServer = await listen(admin, config.listeners.admin.host, config.listeners.admin.port);
+  // Streams can be long: keep the socket timeouts from cutting them; the provider timeouts bound them instead.
+  dataServer.requestTimeout = 0;
+  dataServer.keepAliveTimeout = 65_000;
+  lifecycle.ready = true;
+  const dataUrl = urlOf(dataServer);
+  const adminUrl = urlOf(adminServer);
+  logger.info({ dataUrl, adminUrl, mock: mock?.url, config: loaded.file }, 'ringfence listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    dataUrl,
+    adminUrl,
+    loaded,
+    lifecycle,
+    logger,
+    shutdown(graceMs = config.limits.shutdownGraceMs) {
+      stopping ??= (async () => {
+        lifecycle.draining = true;
+        logger.info({ graceMs }, 'shutting down: draining in-flight requests');
+        await Promise.all([drain(dataServer, graceMs), drain(adminServer, Math.min(graceMs, 1000))]);
+        await upstreams.close();
+        await mock?.close();
+        logger.info('stopped');
+        logger.flush();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** `ringfence serve`: starts the gateway and wires SIGTERM/SIGINT to a graceful shutdown (exit 0). */
+export async function runServe(configFile: string, overrides: ConfigOverrides): Promise<void> {
+  const gw = await startGateway({ configFile, env: process.env, overrides });
+  let signals = 0;
+  const stop = (sig: NodeJS.Signals) => {
+    if (++signals > 1) {
+      gw.logger.warn({ sig }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    gw.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        gw.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
