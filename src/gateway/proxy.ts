@@ -63,6 +63,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       upstreamHeaders(clientHeaders(c), target, requestId),
       raw,
       signal,
+      requestId,
     );
 
     const type = up.headers['content-type'];

@@ -64,9 +64,13 @@ export function upstreamHeaders(
   return out;
 }
 
-/** Filters provider response headers down to those the client should see. */
+/**
+ * Filters provider response headers down to those the client should see. The gateway's request id owns
+ * `x-request-id`; the provider's own id (OpenAI sends one there) is kept as `x-upstream-request-id`.
+ */
 export function relayHeaders(
   h: Record<string, string | string[] | undefined>,
+  requestId: string,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const conn = h.connection;
@@ -76,6 +80,9 @@ export function relayHeaders(
     if (v === undefined || DROP_RESPONSE.has(name) || extra.includes(name)) continue;
     out[name] = v;
   }
+  const theirs = out['x-request-id'];
+  if (theirs !== undefined && theirs !== requestId) out['x-upstream-request-id'] = theirs;
+  out['x-request-id'] = requestId;
   return out;
 }
 
@@ -96,6 +103,7 @@ export async function forward(
   headers: Record<string, string | string[]>,
   body: Buffer | undefined,
   signal: AbortSignal | undefined,
+  requestId: string,
 ): Promise<UpstreamResponse> {
   try {
     const res = await target.pool.request({
@@ -107,7 +115,7 @@ export async function forward(
       headersTimeout: target.timeouts.headersMs,
       bodyTimeout: target.timeouts.bodyMs,
     });
-    return { status: res.statusCode, headers: relayHeaders(res.headers), body: res.body };
+    return { status: res.statusCode, headers: relayHeaders(res.headers, requestId), body: res.body };
   } catch (err) {
     throw toGatewayError(err, target.providerId, signal);
   }
