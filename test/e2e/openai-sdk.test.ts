@@ -195,7 +195,7 @@ describe('OpenAI SDK through ringfence', () => {
             })(),
       ),
     );
-    results.forEach((r, i) => expect(r).toBe(`Mock reply: n${i}`));
+    expect(results).toEqual(results.map((_, i) => `Mock reply: n${i}`));
   });
 
   it('echoes the caller request id, or makes one', async () => {
