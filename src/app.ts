@@ -51,7 +51,7 @@ export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: 
   });
 
   const auth = authenticate(loaded.appKeys);
-  const proxyDeps = { loaded, upstreams, enforcer };
+  const proxyDeps = { loaded, upstreams, enforcer, logger };
   for (const [path, api] of API_ROUTES) {
     data.post(path, auth, proxyRoute(api, proxyDeps));
     data.all(path, (c) =>

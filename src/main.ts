@@ -9,7 +9,7 @@ import { allowAll } from './core/decision.ts';
 import type { DataEnv, Lifecycle } from './gateway/context.ts';
 import { createLogger } from './observability/logger.ts';
 import { type MockProvider, startMockProvider } from './providers/mock/server.ts';
-import { createUpstreams } from './upstream/targets.ts';
+import { createUpstreams, type Upstreams } from './upstream/targets.ts';
 
 /** Options for starting a gateway in this process. */
 export interface StartOptions {
@@ -26,6 +26,7 @@ export interface RunningGateway {
   readonly loaded: LoadedConfig;
   readonly lifecycle: Lifecycle;
   readonly logger: Logger;
+  readonly upstreams: Upstreams;
   /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes everything. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -85,6 +86,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     loaded,
     lifecycle,
     logger,
+    upstreams,
     shutdown(graceMs = config.limits.shutdownGraceMs) {
       stopping ??= (async () => {
         lifecycle.draining = true;

@@ -105,11 +105,16 @@ export function parseConfig(
   // Flags win over PORT/ADMIN_PORT, which win over the file.
   const port = overrides.port ?? (env.PORT ? Number(env.PORT) : undefined);
   const adminPort = overrides.adminPort ?? (env.ADMIN_PORT ? Number(env.ADMIN_PORT) : undefined);
-  if (port !== undefined || adminPort !== undefined) {
+  // Only into objects: a document or `listeners` of another type is left for the schema to report.
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
+  if ((port !== undefined || adminPort !== undefined) && isObject(interpolated)) {
     interpolated.listeners ??= {};
-    const l = interpolated.listeners as Record<string, unknown>;
-    if (port !== undefined) l.data = { ...(l.data as object), port };
-    if (adminPort !== undefined) l.admin = { ...(l.admin as object), port: adminPort };
+    const l = interpolated.listeners;
+    if (isObject(l)) {
+      if (port !== undefined) l.data = { ...(l.data as object), port };
+      if (adminPort !== undefined) l.admin = { ...(l.admin as object), port: adminPort };
+    }
   }
 
   const parsed = configSchema.safeParse(interpolated);

@@ -73,10 +73,12 @@ const application = z.strictObject({
 /** The whole gateway configuration file. */
 export const configSchema = z
   .strictObject({
-    listeners: z.strictObject({
-      data: listener.default({ host: '127.0.0.1', port: 8080 }),
-      admin: listener.default({ host: '127.0.0.1', port: 8081 }),
-    }),
+    listeners: z
+      .strictObject({
+        data: listener.default({ host: '127.0.0.1', port: 8080 }),
+        admin: listener.default({ host: '127.0.0.1', port: 8081 }),
+      })
+      .default({ data: { host: '127.0.0.1', port: 8080 }, admin: { host: '127.0.0.1', port: 8081 } }),
     providers: z.record(id, provider).refine((r) => Object.keys(r).length > 0, 'at least one provider'),
     /** Provider used for each API when no provider lists the requested model. */
     defaults: z.strictObject({ openai: id.optional(), anthropic: id.optional() }).default({}),

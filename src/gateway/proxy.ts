@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Context, Handler } from 'hono';
+import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Enforcer } from '../core/decision.ts';
 import { GatewayError } from '../core/errors.ts';
@@ -11,13 +12,14 @@ import { forward, upstreamHeaders } from '../upstream/forward.ts';
 import type { Upstreams } from '../upstream/targets.ts';
 import { parseJsonObject, readRawBody } from './body.ts';
 import type { DataEnv } from './context.ts';
-import { pullStream, readAll } from './stream.ts';
+import { pullStream, readAll, sseErrorFrame } from './stream.ts';
 
 /** What a proxied route needs, built once at start. */
 export interface ProxyDeps {
   readonly loaded: LoadedConfig;
   readonly upstreams: Upstreams;
   readonly enforcer: Enforcer;
+  readonly logger: Logger;
 }
 
 type Adapter = (
@@ -68,7 +70,18 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
 
     const type = up.headers['content-type'];
     const isStream = typeof type === 'string' && type.startsWith('text/event-stream');
-    if (isStream) return c.body(pullStream(up.body), up.status as 200, up.headers);
+    if (isStream) {
+      const onError = (err: unknown, partial: boolean) => {
+        const gerr = toGatewayError(err, target.providerId, signal);
+        if (!(gerr instanceof GatewayError)) return undefined; // the client left: nobody to tell
+        deps.logger.warn(
+          { requestId, provider: target.providerId, code: gerr.code },
+          'upstream stream failed midway',
+        );
+        return sseErrorFrame(family, gerr, requestId, partial);
+      };
+      return c.body(pullStream(up.body, onError), up.status as 200, up.headers);
+    }
     let payload: Buffer;
     try {
       payload = await readAll(up.body);

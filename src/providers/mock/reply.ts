@@ -20,13 +20,15 @@ export function estimateTokens(text: string): number {
 
 /** Splits text into `n` pieces on code-point boundaries (never inside a surrogate pair). */
 export function splitText(text: string, n: number): string[] {
-  const cps = Array.from(text);
+  // ASCII splits by index; anything else by code point so no surrogate pair is cut.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range is the point
+  const cps = /^[\x00-\x7f]*$/.test(text) ? text : Array.from(text);
   const count = Math.max(1, Math.min(n, cps.length));
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
-    out.push(
-      cps.slice(Math.floor((i * cps.length) / count), Math.floor(((i + 1) * cps.length) / count)).join(''),
-    );
+    const from = Math.floor((i * cps.length) / count);
+    const to = Math.floor(((i + 1) * cps.length) / count);
+    out.push(typeof cps === 'string' ? cps.slice(from, to) : cps.slice(from, to).join(''));
   }
   return out;
 }
@@ -63,7 +65,12 @@ export function computeReply(body: Record<string, unknown>, headers: IncomingHtt
   const user = lastUserText(body);
   const cps = Array.from(user);
   const echo = cps.length <= MAX_ECHO ? user : `${cps.slice(0, 64).join('')}… (${cps.length} characters)`;
-  const text = `Mock reply: ${echo}`;
+  // `x-mock-reply-bytes: N` asks for an N-byte ASCII reply instead of the echo (large streams, back-pressure tests).
+  const size = Number(headers['x-mock-reply-bytes'] ?? 0);
+  const text =
+    size > 0
+      ? 'abcdefghijklmnopqrstuvwxyz0123456789 '.repeat(Math.ceil(size / 37)).slice(0, size)
+      : `Mock reply: ${echo}`;
   const chunkCount =
     Number(headers['x-mock-chunks'] ?? 0) ||
     Math.min(50, Math.max(1, Math.ceil(Array.from(text).length / 8)));
