@@ -64,12 +64,22 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return s || '(root)';
 }
 
+type Issue = z.ZodError['issues'][number];
+
+function issueLines(i: Issue, base: readonly PropertyKey[]): string[] {
+  const path = [...base, ...i.path];
+  if (i.code === 'unrecognized_keys') return [`${formatPath(path)}: unknown field(s) ${i.keys.join(', ')}`];
+  // A union (`10mb` or a number) reports only "Invalid input": show what the alternatives of the right type said.
+  if (i.code === 'invalid_union') {
+    const specific = i.errors.filter((branch) => branch.some((e) => e.code !== 'invalid_type'));
+    if (specific.length === 1) return specific[0]!.flatMap((e) => issueLines(e, path));
+  }
+  return [`${formatPath(path)}: ${i.message}`];
+}
+
 /** Turns zod issues into `path: message` lines (unknown keys named one by one). */
 export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => {
-    if (i.code === 'unrecognized_keys') return `${formatPath(i.path)}: unknown field(s) ${i.keys.join(', ')}`;
-    return `${formatPath(i.path)}: ${i.message}`;
-  });
+  return error.issues.flatMap((i) => issueLines(i, []));
 }
 
 function deepFreeze<T>(o: T): T {

@@ -13,13 +13,17 @@ const byteSize = z.union([
     }),
 ]);
 
-const port = z.coerce.number().int().min(0).max(65535);
+/** A TCP port. Digit strings are accepted (`${PORT}` interpolates to a string); an empty value is not port 0. */
+const port = z
+  .union([z.number(), z.string().regex(/^\d+$/, 'expected a port number').transform(Number)])
+  .pipe(z.number().int().min(0).max(65535));
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'expected an id of letters, digits, . _ -');
 
-const listener = z.strictObject({
-  host: z.string().min(1).default('127.0.0.1'),
-  port,
-});
+const listener = (defaultPort: number) =>
+  z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(defaultPort),
+  });
 
 const timeouts = z.strictObject({
   /** TCP + TLS connect. */
@@ -75,8 +79,8 @@ export const configSchema = z
   .strictObject({
     listeners: z
       .strictObject({
-        data: listener.default({ host: '127.0.0.1', port: 8080 }),
-        admin: listener.default({ host: '127.0.0.1', port: 8081 }),
+        data: listener(8080).default({ host: '127.0.0.1', port: 8080 }),
+        admin: listener(8081).default({ host: '127.0.0.1', port: 8081 }),
       })
       .default({ data: { host: '127.0.0.1', port: 8080 }, admin: { host: '127.0.0.1', port: 8081 } }),
     providers: z.record(id, provider).refine((r) => Object.keys(r).length > 0, 'at least one provider'),
@@ -90,6 +94,8 @@ export const configSchema = z
         shutdownGraceMs: z.number().int().nonnegative().default(30_000),
       })
       .default({ maxBodyBytes: 8 * 1024 * 1024, shutdownGraceMs: 30_000 }),
+    /** The policy bundle enforced in production (a path relative to this file). Without it, everything is allowed. */
+    policy: z.strictObject({ bundle: z.string().min(1) }).optional(),
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

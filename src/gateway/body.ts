@@ -54,7 +54,26 @@ export async function readRawBody(c: Context<DataEnv>, limit: number): Promise<B
   return buf;
 }
 
-/** Parses the raw body as a JSON object, or throws `invalid_json`. */
+/**
+ * How deep objects and arrays may nest in a request body. Real API bodies (tool schemas included) stay far
+ * below; the bound keeps every recursive reader downstream (text flatteners, redaction, detectors) off the end of
+ * the call stack, where a 100 kB body of nested content parts would otherwise turn into a 500.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** Whether objects and arrays in `root` nest deeper than `max` (iterative: safe on any depth). */
+function nestsDeeperThan(root: object, max: number): boolean {
+  const stack: Array<[object, number]> = [[root, 1]];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [v, depth] = top;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v))
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** Parses the raw body as a JSON object, or throws `invalid_json` (or `invalid_request` when nested too deep). */
 export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   let v: unknown;
   try {
@@ -64,5 +83,7 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v))
     throw new GatewayError('invalid_json', 'request body must be a JSON object');
+  if (nestsDeeperThan(v, MAX_JSON_DEPTH))
+    throw new GatewayError('invalid_request', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
   return v as Record<string, unknown>;
 }

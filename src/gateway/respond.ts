@@ -6,10 +6,10 @@ import type { DataEnv } from './context.ts';
 export function errorResponse(c: Context<DataEnv>, err: GatewayError): Response {
   const family = c.get('family') ?? 'openai';
   const requestId = c.get('requestId') ?? '';
-  return c.body(errorBody(family, err.code, err.message, requestId), err.status as 400, {
-    'content-type': 'application/json',
-    ...err.headers,
-  });
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...err.headers };
+  // Anthropic's SDK reads the request id from `request-id` (`err.requestID`).
+  if (family === 'anthropic') headers['request-id'] = requestId;
+  return c.body(errorBody(family, err.code, err.message, requestId), err.status as 400, headers);
 }
 
 /** Shorthand: build and answer a GatewayError. */
