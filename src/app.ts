@@ -1,14 +1,15 @@
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.ts';
-import type { Enforcer } from './core/decision.ts';
+import type { Counters } from './control/counters.ts';
 import { GatewayError } from './core/errors.ts';
 import { authenticate } from './gateway/auth.ts';
-import type { DataEnv, Lifecycle } from './gateway/context.ts';
+import type { DataEnv, Lifecycle, RequestObserver } from './gateway/context.ts';
 import { listModels } from './gateway/models.ts';
 import { proxyRoute } from './gateway/proxy.ts';
 import { requestId } from './gateway/request-id.ts';
 import { errorResponse, fail } from './gateway/respond.ts';
+import type { PolicySource } from './policy/source.ts';
 import { ClientClosedError } from './upstream/errors.ts';
 import type { Upstreams } from './upstream/targets.ts';
 
@@ -16,9 +17,12 @@ import type { Upstreams } from './upstream/targets.ts';
 export interface GatewayDeps {
   readonly loaded: LoadedConfig;
   readonly upstreams: Upstreams;
-  readonly enforcer: Enforcer;
+  readonly policy: PolicySource;
+  readonly counters: Counters;
   readonly logger: Logger;
   readonly lifecycle: Lifecycle;
+  /** Receives one record per governed request after its response ends. */
+  readonly observe?: RequestObserver;
 }
 
 /** The routes of the data plane: path, method, and the API each belongs to. */
@@ -41,7 +45,7 @@ function health(app: Hono<DataEnv>, lifecycle: Lifecycle): void {
 
 /** Builds the data-plane and admin Hono apps. Never listens: `main.ts` does, tests call `app.request()`. */
 export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: Hono<DataEnv> } {
-  const { loaded, upstreams, enforcer, logger, lifecycle } = deps;
+  const { loaded, upstreams, policy, counters, logger, lifecycle, observe } = deps;
   const data = new Hono<DataEnv>();
   data.use(requestId());
   health(data, lifecycle);
@@ -51,7 +55,7 @@ export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: 
   });
 
   const auth = authenticate(loaded.appKeys);
-  const proxyDeps = { loaded, upstreams, enforcer, logger };
+  const proxyDeps = { loaded, upstreams, policy, counters, logger, observe };
   for (const [path, api] of API_ROUTES) {
     data.post(path, auth, proxyRoute(api, proxyDeps));
     data.all(path, (c) =>

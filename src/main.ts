@@ -1,13 +1,18 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { createGateway } from './app.ts';
 import { type ConfigOverrides, type LoadedConfig, loadConfig } from './config/load.ts';
-import { allowAll } from './core/decision.ts';
-import type { DataEnv, Lifecycle } from './gateway/context.ts';
+import { MemoryCounters } from './control/counters.ts';
+import type { DataEnv, Lifecycle, RequestObserver } from './gateway/context.ts';
 import { createLogger } from './observability/logger.ts';
+import { allowAllBundle } from './policy/builtin.ts';
+import { type CompiledBundle, compileBundle } from './policy/compile.ts';
+import { loadBundleFile } from './policy/load.ts';
+import { BundleHolder } from './policy/source.ts';
 import { type MockProvider, startMockProvider } from './providers/mock/server.ts';
 import { createUpstreams, type Upstreams } from './upstream/targets.ts';
 
@@ -17,6 +22,8 @@ export interface StartOptions {
   env: Readonly<Record<string, string | undefined>>;
   overrides?: ConfigOverrides;
   logger?: Logger;
+  /** Receives one record per governed request (tests; the decision log). */
+  observe?: RequestObserver;
 }
 
 /** A gateway listening on its data and admin ports. */
@@ -27,6 +34,7 @@ export interface RunningGateway {
   readonly lifecycle: Lifecycle;
   readonly logger: Logger;
   readonly upstreams: Upstreams;
+  readonly policy: BundleHolder;
   /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes everything. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -59,6 +67,14 @@ function drain(server: Server, graceMs: number): Promise<void> {
   });
 }
 
+/** The production bundle named by the config (relative to the config file), or the built-in allow-all. */
+function loadProductionBundle(loaded: LoadedConfig): CompiledBundle {
+  const file = loaded.config.policy?.bundle;
+  if (!file) return allowAllBundle();
+  const path = isAbsolute(file) ? file : resolve(dirname(loaded.file), file);
+  return compileBundle(loadBundleFile(path, { providers: Object.keys(loaded.config.providers) }));
+}
+
 /** Composition root: loads the config, builds every dependency, and listens. */
 export async function startGateway(opts: StartOptions): Promise<RunningGateway> {
   const loaded = loadConfig(opts.configFile, opts.env, opts.overrides);
@@ -68,7 +84,16 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const mock: MockProvider | undefined = needsMock ? await startMockProvider({ record: 0 }) : undefined;
   const upstreams = createUpstreams(loaded, mock?.url);
   const lifecycle: Lifecycle = { ready: false, draining: false };
-  const { data, admin } = createGateway({ loaded, upstreams, enforcer: allowAll, logger, lifecycle });
+  const policy = new BundleHolder(loadProductionBundle(loaded));
+  const { data, admin } = createGateway({
+    loaded,
+    upstreams,
+    policy,
+    counters: new MemoryCounters(),
+    logger,
+    lifecycle,
+    ...(opts.observe ? { observe: opts.observe } : {}),
+  });
   const dataServer = await listen(data, config.listeners.data.host, config.listeners.data.port);
   const adminServer = await listen(admin, config.listeners.admin.host, config.listeners.admin.port);
   // Streams can be long: keep the socket timeouts from cutting them; the provider timeouts bound them instead.
@@ -77,7 +102,17 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   lifecycle.ready = true;
   const dataUrl = urlOf(dataServer);
   const adminUrl = urlOf(adminServer);
-  logger.info({ dataUrl, adminUrl, mock: mock?.url, config: loaded.file }, 'ringfence listening');
+  const cb = policy.current();
+  logger.info(
+    {
+      dataUrl,
+      adminUrl,
+      mock: mock?.url,
+      config: loaded.file,
+      bundle: { id: cb.id, name: cb.name, version: cb.version },
+    },
+    'ringfence listening',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -87,6 +122,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     lifecycle,
     logger,
     upstreams,
+    policy,
     shutdown(graceMs = config.limits.shutdownGraceMs) {
       stopping ??= (async () => {
         lifecycle.draining = true;

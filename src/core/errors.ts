@@ -41,6 +41,13 @@ export const ERROR_CODES = {
     anthropic: 'permission_error',
     summary: 'The policy bundle in force denied the request; the message names the rule.',
   },
+  policy_error: {
+    status: 403,
+    openai: 'permission_error',
+    anthropic: 'permission_error',
+    summary:
+      'Evaluating the policy failed; the gateway fails closed and denies the request (counted, logged).',
+  },
   route_not_found: {
     status: 404,
     openai: 'invalid_request_error',
@@ -76,6 +83,12 @@ export const ERROR_CODES = {
     openai: 'server_error',
     anthropic: 'api_error',
     summary: 'The provider answered with something that is not HTTP the gateway can relay.',
+  },
+  budget_exceeded: {
+    status: 429,
+    openai: 'rate_limit_exceeded',
+    anthropic: 'rate_limit_error',
+    summary: 'A token budget of the bundle is spent for this window; `retry-after` says when it resets.',
   },
   not_ready: {
     status: 503,

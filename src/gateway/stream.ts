@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { GatewayError } from '../core/errors.ts';
-import { type ApiFamily, errorBody } from '../core/errors.ts';
+import { type ApiFamily, errorBody, type GatewayError } from '../core/errors.ts';
 
 /**
  * The SSE frame that tells an SDK its stream failed: OpenAI's SDKs raise on a `data:` object with `error`,
@@ -17,40 +16,82 @@ export function sseErrorFrame(
   return Buffer.from(partial ? `\n\n${frame}` : frame);
 }
 
+/** Optional processing of a relayed stream. */
+export interface StreamHooks {
+  /** Rewrites a chunk (may hold bytes back and return nothing). */
+  transform?(chunk: Buffer): Uint8Array | string | undefined;
+  /** Everything still held when the source ends. */
+  flush?(): Uint8Array | string | undefined;
+  /** When true after a transform, the stream is ended now with `stop()`'s bytes and the source destroyed. */
+  stopped?(): boolean;
+  stop?(): Uint8Array | string | undefined;
+  /** The source failed midway: a last chunk (an in-protocol error frame) to send, if any. */
+  onError(err: unknown, partial: boolean): Uint8Array | undefined;
+  /** Called once when the relay ends, however it ends. */
+  onClose?(outcome: 'completed' | 'stopped' | 'failed' | 'cancelled'): void;
+}
+
+const toBytes = (v: Uint8Array | string | undefined) =>
+  v === undefined || v.length === 0 ? undefined : typeof v === 'string' ? Buffer.from(v) : v;
+
 /**
  * Wraps a Node body stream as a web ReadableStream that pulls one chunk per demand (highWaterMark 0), so a slow
  * client slows the provider down instead of filling memory; cancelling (the client left) destroys the source.
- * When the source fails midway, `onError` may give a last chunk (an in-protocol error frame) before the end.
  */
-export function pullStream(
-  body: Readable,
-  onError: (err: unknown, partial: boolean) => Uint8Array | undefined,
-): ReadableStream<Uint8Array> {
+export function pullStream(body: Readable, hooks: StreamHooks): ReadableStream<Uint8Array> {
   const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let partial = false;
+  let closed = false;
+  const close = (outcome: 'completed' | 'stopped' | 'failed' | 'cancelled') => {
+    if (closed) return;
+    closed = true;
+    hooks.onClose?.(outcome);
+  };
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
-          const { value, done } = await it.next();
-          if (done) controller.close();
-          else {
-            // A frame ends with a blank line; remember whether the last chunk stopped mid-frame.
-            partial = !(
-              value.length >= 2 &&
-              value[value.length - 1] === 10 &&
-              value[value.length - 2] === 10
-            );
-            controller.enqueue(value);
+          for (;;) {
+            const { value, done } = await it.next();
+            if (done) {
+              const last = toBytes(hooks.flush?.());
+              if (hooks.stopped?.()) {
+                const end = toBytes(hooks.stop?.());
+                if (last) controller.enqueue(last);
+                if (end) controller.enqueue(end);
+                controller.close();
+                return close('stopped');
+              }
+              if (last) controller.enqueue(last);
+              controller.close();
+              return close('completed');
+            }
+            const out = hooks.transform ? toBytes(hooks.transform(value)) : value;
+            if (hooks.stopped?.()) {
+              if (out) controller.enqueue(out);
+              const end = toBytes(hooks.stop?.());
+              if (end) controller.enqueue(end);
+              controller.close();
+              body.destroy();
+              return close('stopped');
+            }
+            if (out) {
+              // A frame ends with a blank line; remember whether the last chunk stopped mid-frame.
+              partial = !(out.length >= 2 && out[out.length - 1] === 10 && out[out.length - 2] === 10);
+              controller.enqueue(out);
+              return;
+            }
           }
         } catch (err) {
-          const last = onError(err, partial);
+          const last = hooks.onError(err, partial);
           if (last) controller.enqueue(last);
           controller.close();
+          close('failed');
         }
       },
       cancel() {
         body.destroy();
+        close('cancelled');
       },
     },
     { highWaterMark: 0 },

@@ -26,6 +26,8 @@ export interface Upstreams {
   readonly targets: readonly UpstreamTarget[];
   /** The target for a model: the first provider listing it, else the family's default provider. */
   pick(family: ApiFamily, model: string): UpstreamTarget | undefined;
+  /** The target of a named provider for a family, when that provider speaks it. */
+  byProvider(family: ApiFamily, providerId: string): UpstreamTarget | undefined;
   /** Models routed for a family, in config order, without duplicates. */
   models(family: ApiFamily): string[];
   close(): Promise<void>;
@@ -112,6 +114,7 @@ export function createUpstreams(loaded: LoadedConfig, mockUrl?: string): Upstrea
   return {
     targets,
     pick: (family, model) => byModel[family].get(model) ?? defaults[family],
+    byProvider: (family, providerId) => firstOf.get(`${family}|${providerId}`),
     models: (family) => [...byModel[family].keys()],
     close: async () => {
       await Promise.all([...pools.values()].map((p) => p.close()));

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import type { RequestObserver } from '../../src/gateway/context.ts';
 import { type RunningGateway, startGateway } from '../../src/main.ts';
 import {
   type MockProvider,
@@ -73,15 +74,21 @@ ${extra}`;
 
 /** Starts the mock provider and a gateway in this process. Close it in afterAll. */
 export async function startStack(
-  opts: { mock?: MockProviderOptions; config?: (mockUrl: string) => string } = {},
+  opts: {
+    mock?: MockProviderOptions;
+    config?: (mockUrl: string) => string;
+    observe?: RequestObserver;
+    env?: Record<string, string | undefined>;
+  } = {},
 ): Promise<Stack> {
   const mock = await startMockProvider({ expectKey: PROVIDER_KEY, ...opts.mock });
   const configFile = writeConfig((opts.config ?? stackConfig)(mock.url));
   const logs = new LogCapture();
   const gw = await startGateway({
     configFile,
-    env: { TEST_PROVIDER_KEY: PROVIDER_KEY, TEST_APP_KEY: APP_KEY },
+    env: { ...opts.env, TEST_PROVIDER_KEY: PROVIDER_KEY, TEST_APP_KEY: APP_KEY },
     logger: pino({ level: 'debug' }, logs),
+    ...(opts.observe ? { observe: opts.observe } : {}),
   });
   return {
     mock,

@@ -1,0 +1,88 @@
+import type { Logger } from 'pino';
+import type { Counters } from '../control/counters.ts';
+import { windowStart } from '../control/counters.ts';
+import type { Decision } from '../core/decision.ts';
+import { GatewayError } from '../core/errors.ts';
+import type { PolicyInput } from '../core/policy-input.ts';
+import type { CompiledBundle } from '../policy/compile.ts';
+import { type Match, redact } from '../policy/detectors/index.ts';
+import { evaluate } from '../policy/evaluate.ts';
+import { requestTextSlots } from '../providers/request-text.ts';
+
+/**
+ * Evaluates the enforcing bundle. Fails closed: an exception inside evaluation denies this request with
+ * `policy_error` (logged with the bundle id), and touches nothing else.
+ */
+export function decide(cb: CompiledBundle, input: PolicyInput, logger: Logger): Decision {
+  try {
+    return evaluate(cb, input);
+  } catch (err) {
+    logger.error(
+      { requestId: input.requestId, bundleId: cb.id, err },
+      'policy evaluation failed: request denied',
+    );
+    throw new GatewayError(
+      'policy_error',
+      `policy evaluation failed (bundle ${cb.name}@${cb.version}); request denied`,
+    );
+  }
+}
+
+/** Refuses the request when a budget that applies is spent in its current window. */
+export function checkBudgets(decision: Decision, counters: Counters, now: number): void {
+  for (const b of decision.budgets) {
+    if (counters.used(b.key, b.windowMs, now) < b.maxTokens) continue;
+    const retryAfter = Math.max(1, Math.ceil((windowStart(b.windowMs, now) + b.windowMs - now) / 1000));
+    throw new GatewayError(
+      'budget_exceeded',
+      `token budget ${b.id} is spent for this window (${b.maxTokens} tokens)`,
+      {
+        headers: { 'retry-after': String(retryAfter) },
+      },
+    );
+  }
+}
+
+/** Charges the tokens a response used to every budget that applied. */
+export function chargeBudgets(decision: Decision, counters: Counters, tokens: number, now: number): void {
+  if (tokens > 0) for (const b of decision.budgets) counters.add(b.key, b.windowMs, tokens, now);
+}
+
+/**
+ * The bytes to send upstream: the client's own bytes when the decision changes nothing, else the body with
+ * redacted spans replaced (`[REDACTED:kind]`) and the routed model set. The provider never sees a redacted span.
+ */
+export function rewriteRequest(
+  cb: CompiledBundle,
+  input: PolicyInput,
+  decision: Decision,
+  body: Record<string, unknown>,
+  raw: Buffer,
+): Buffer {
+  let changed = false;
+  if (decision.route.model !== input.model) {
+    body.model = decision.route.model;
+    changed = true;
+  }
+  if (decision.action === 'redact') {
+    const redactors = cb.inputGuards.filter(
+      (g) =>
+        g.action === 'redact' &&
+        decision.verdicts.some((v) => v.guardrail === g.id && v.verdict === 'redact'),
+    );
+    for (const slot of requestTextSlots(input.api, body)) {
+      const text = slot.get();
+      const matches: Match[] = [];
+      for (const g of redactors) {
+        const found: Match[] = [];
+        if (g.scanKey) cb.inputScan.get(g.scanKey)?.scan(text, found);
+        for (const m of found) if (!g.kinds || g.kinds.has(m.kind)) matches.push(m);
+      }
+      if (matches.length) {
+        slot.set(redact(text, matches, (m) => `[REDACTED:${m.kind}]`));
+        changed = true;
+      }
+    }
+  }
+  return changed ? Buffer.from(JSON.stringify(body)) : raw;
+}
