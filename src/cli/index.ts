@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
 import { runServe } from '../main.ts';
+import { BUNDLE_USAGE, runBundle } from './bundle.ts';
 
 const USAGE = `usage: ringfence <command> [options]
 
 commands:
   serve --config FILE [--port N] [--admin-port N]   run the gateway
-  help                                              this text
+${BUNDLE_USAGE}  help                                              this text
 `;
 
 function port(v: string | undefined, flag: string): number | undefined {
@@ -42,6 +43,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
         });
         return undefined;
       }
+      case 'bundle':
+        return runBundle(rest);
       case undefined:
       case 'help':
       case '--help':
