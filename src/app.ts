@@ -9,7 +9,7 @@ import { listModels } from './gateway/models.ts';
 import { proxyRoute } from './gateway/proxy.ts';
 import { requestId } from './gateway/request-id.ts';
 import { errorResponse, fail } from './gateway/respond.ts';
-import type { PolicySource } from './policy/source.ts';
+import type { RingSnapshot } from './rings/runtime.ts';
 import { ClientClosedError } from './upstream/errors.ts';
 import type { Upstreams } from './upstream/targets.ts';
 
@@ -17,12 +17,15 @@ import type { Upstreams } from './upstream/targets.ts';
 export interface GatewayDeps {
   readonly loaded: LoadedConfig;
   readonly upstreams: Upstreams;
-  readonly policy: PolicySource;
+  readonly rings: { snapshot(): RingSnapshot };
   readonly counters: Counters;
   readonly logger: Logger;
   readonly lifecycle: Lifecycle;
   /** Receives one record per governed request after its response ends. */
   readonly observe?: RequestObserver;
+  /** The admin API, mounted under /admin/v1 on the admin listener only. */
+  // biome-ignore lint/suspicious/noExplicitAny: the admin app has its own environment type
+  readonly adminApi?: Hono<any>;
 }
 
 /** The routes of the data plane: path, method, and the API each belongs to. */
@@ -45,7 +48,7 @@ function health(app: Hono<DataEnv>, lifecycle: Lifecycle): void {
 
 /** Builds the data-plane and admin Hono apps. Never listens: `main.ts` does, tests call `app.request()`. */
 export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: Hono<DataEnv> } {
-  const { loaded, upstreams, policy, counters, logger, lifecycle, observe } = deps;
+  const { loaded, upstreams, rings, counters, logger, lifecycle, observe } = deps;
   const data = new Hono<DataEnv>();
   data.use(requestId());
   health(data, lifecycle);
@@ -55,7 +58,7 @@ export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: 
   });
 
   const auth = authenticate(loaded.appKeys);
-  const proxyDeps = { loaded, upstreams, policy, counters, logger, observe };
+  const proxyDeps = { loaded, upstreams, rings, counters, logger, observe };
   for (const [path, api] of API_ROUTES) {
     data.post(path, auth, proxyRoute(api, proxyDeps));
     data.all(path, (c) =>
@@ -84,6 +87,7 @@ export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: 
   const admin = new Hono<DataEnv>();
   admin.use(requestId());
   health(admin, lifecycle);
+  if (deps.adminApi) admin.route('/admin/v1', deps.adminApi);
   admin.notFound((c) => fail(c, 'route_not_found', `no route ${c.req.method} ${c.req.path}`));
   return { data, admin };
 }

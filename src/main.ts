@@ -6,13 +6,17 @@ import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { createGateway } from './app.ts';
 import { type ConfigOverrides, type LoadedConfig, loadConfig } from './config/load.ts';
+import { adminApi } from './control/admin-api.ts';
 import { MemoryCounters } from './control/counters.ts';
+import { openFileStore } from './control/file-store.ts';
+import { memoryStore } from './control/memory-store.ts';
+import { sampleOf } from './control/ring-sample.ts';
+import { RingsController } from './control/rings-controller.ts';
 import type { DataEnv, Lifecycle, RequestObserver } from './gateway/context.ts';
 import { createLogger } from './observability/logger.ts';
 import { allowAllBundle } from './policy/builtin.ts';
 import { type CompiledBundle, compileBundle } from './policy/compile.ts';
 import { loadBundleFile } from './policy/load.ts';
-import { BundleHolder } from './policy/source.ts';
 import { type MockProvider, startMockProvider } from './providers/mock/server.ts';
 import { createUpstreams, type Upstreams } from './upstream/targets.ts';
 
@@ -34,7 +38,7 @@ export interface RunningGateway {
   readonly lifecycle: Lifecycle;
   readonly logger: Logger;
   readonly upstreams: Upstreams;
-  readonly policy: BundleHolder;
+  readonly rings: RingsController;
   /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes everything. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -84,15 +88,33 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const mock: MockProvider | undefined = needsMock ? await startMockProvider({ record: 0 }) : undefined;
   const upstreams = createUpstreams(loaded, mock?.url);
   const lifecycle: Lifecycle = { ready: false, draining: false };
-  const policy = new BundleHolder(loadProductionBundle(loaded));
+  const stateDir = config.rings.stateDir
+    ? isAbsolute(config.rings.stateDir)
+      ? config.rings.stateDir
+      : resolve(dirname(loaded.file), config.rings.stateDir)
+    : undefined;
+  const store = stateDir ? await openFileStore(stateDir) : memoryStore();
+  const rings = await RingsController.open({
+    store,
+    logger,
+    thresholds: config.rings,
+    providers: Object.keys(config.providers),
+    bootstrap: loadProductionBundle(loaded),
+  });
+  rings.start();
+  const observe: RequestObserver = (record, snap) => {
+    rings.record(snap, sampleOf(record));
+    opts.observe?.(record, snap);
+  };
   const { data, admin } = createGateway({
     loaded,
     upstreams,
-    policy,
+    rings: rings.runtime,
     counters: new MemoryCounters(),
     logger,
     lifecycle,
-    ...(opts.observe ? { observe: opts.observe } : {}),
+    observe,
+    adminApi: adminApi({ rings, tokens: loaded.adminTokens, logger }),
   });
   const dataServer = await listen(data, config.listeners.data.host, config.listeners.data.port);
   const adminServer = await listen(admin, config.listeners.admin.host, config.listeners.admin.port);
@@ -102,7 +124,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   lifecycle.ready = true;
   const dataUrl = urlOf(dataServer);
   const adminUrl = urlOf(adminServer);
-  const cb = policy.current();
+  const cb = rings.runtime.snapshot().production;
   logger.info(
     {
       dataUrl,
@@ -122,13 +144,15 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     lifecycle,
     logger,
     upstreams,
-    policy,
+    rings,
     shutdown(graceMs = config.limits.shutdownGraceMs) {
       stopping ??= (async () => {
         lifecycle.draining = true;
         logger.info({ graceMs }, 'shutting down: draining in-flight requests');
         await Promise.all([drain(dataServer, graceMs), drain(adminServer, Math.min(graceMs, 1000))]);
+        await rings.stop();
         await upstreams.close();
+        await store.close();
         await mock?.close();
         logger.info('stopped');
         logger.flush();

@@ -8,8 +8,8 @@ import { MemoryCounters } from '../src/control/counters.ts';
 import { ERROR_CODES, type ErrorCode } from '../src/core/errors.ts';
 import type { DataEnv, Lifecycle } from '../src/gateway/context.ts';
 import { allowAllBundle } from '../src/policy/builtin.ts';
-import { BundleHolder } from '../src/policy/source.ts';
 import { type MockProvider, startMockProvider } from '../src/providers/mock/server.ts';
+import { productionOnly } from '../src/rings/runtime.ts';
 import { createUpstreams, type Upstreams } from '../src/upstream/targets.ts';
 import { APP_KEY, LogCapture, PROVIDER_KEY, type Stack, stackConfig, startStack } from './helpers/stack.ts';
 
@@ -123,7 +123,7 @@ beforeAll(async () => {
   app = createGateway({
     loaded,
     upstreams,
-    policy: new BundleHolder(allowAllBundle()),
+    rings: productionOnly(allowAllBundle()),
     counters: new MemoryCounters(),
     logger: pino({ level: 'debug' }, appLogs),
     lifecycle: appLifecycle,

@@ -2,12 +2,13 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
 import { runServe } from '../main.ts';
 import { BUNDLE_USAGE, runBundle } from './bundle.ts';
+import { ROLLOUT_USAGE, runRollout } from './rollout.ts';
 
 const USAGE = `usage: ringfence <command> [options]
 
 commands:
   serve --config FILE [--port N] [--admin-port N]   run the gateway
-${BUNDLE_USAGE}  help                                              this text
+${BUNDLE_USAGE}${ROLLOUT_USAGE}  help                                              this text
 `;
 
 function port(v: string | undefined, flag: string): number | undefined {
@@ -44,7 +45,9 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return undefined;
       }
       case 'bundle':
-        return runBundle(rest);
+        return rest[0] === 'push' ? runRollout('push', rest.slice(1)) : runBundle(rest);
+      case 'rollout':
+        return runRollout('rollout', rest);
       case undefined:
       case 'help':
       case '--help':

@@ -23,6 +23,14 @@ export interface LoadedConfig {
   readonly providerKeys: ReadonlyMap<string, string>;
   /** sha256(hex) of a gateway key → who it belongs to. */
   readonly appKeys: ReadonlyMap<string, AppIdentity>;
+  /** sha256(hex) of an admin token → the identity and its roles. */
+  readonly adminTokens: ReadonlyMap<string, AdminIdentity>;
+}
+
+/** Who holds an admin token, and what they may do. */
+export interface AdminIdentity {
+  readonly id: string;
+  readonly roles: readonly ('viewer' | 'operator' | 'approver' | 'sre')[];
 }
 
 /** Overrides from flags and environment that win over the file. */
@@ -155,9 +163,28 @@ export function parseConfig(
       appKeys.set(hash, Object.freeze({ appId: app.id, keyId: k.id, tags: Object.freeze([...app.tags]) }));
     });
   });
+  const adminTokens = new Map<string, AdminIdentity>();
+  const adminIds = new Set<string>();
+  config.admin.tokens.forEach((t, i) => {
+    if (adminIds.has(t.id)) issues.push(`admin.tokens[${i}].id: duplicate identity "${t.id}"`);
+    adminIds.add(t.id);
+    let hash: string;
+    if ('sha256' in t) hash = t.sha256;
+    else {
+      const v = env[t.env];
+      if (!v) {
+        issues.push(`admin.tokens[${i}].env: environment variable ${t.env} is not set`);
+        return;
+      }
+      hash = hashKey(v);
+    }
+    if (adminTokens.has(hash) || appKeys.has(hash))
+      issues.push(`admin.tokens[${i}]: the same token is configured twice`);
+    adminTokens.set(hash, Object.freeze({ id: t.id, roles: Object.freeze([...t.roles]) }));
+  });
   if (issues.length) throw new ConfigError(file, issues);
 
-  return Object.freeze({ file, config: deepFreeze(config), providerKeys, appKeys });
+  return Object.freeze({ file, config: deepFreeze(config), providerKeys, appKeys, adminTokens });
 }
 
 /** Reads and validates the config file once at start. Throws ConfigError naming each bad field. */

@@ -96,6 +96,13 @@ export const ERROR_CODES = {
     anthropic: 'overloaded_error',
     summary: 'The gateway is starting or shutting down and takes no new requests.',
   },
+  upstream_circuit_open: {
+    status: 503,
+    openai: 'server_error',
+    anthropic: 'overloaded_error',
+    summary:
+      'The target has been failing: its circuit breaker is open and no fallback could serve. `retry-after` says when to try again.',
+  },
   upstream_timeout: {
     status: 504,
     openai: 'server_error',

@@ -3,17 +3,24 @@ import type { Context, Handler } from 'hono';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Counters } from '../control/counters.ts';
+import type { Decision, GuardrailVerdict } from '../core/decision.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { ApiKind, AppIdentity, PolicyInput } from '../core/policy-input.ts';
-import type { PolicySource } from '../policy/source.ts';
+import type { CompiledBundle } from '../policy/compile.ts';
+import { diffDecisions } from '../policy/divergence.ts';
+import { evaluate } from '../policy/evaluate.ts';
 import { anthropicPolicyInput } from '../providers/anthropic/request.ts';
 import { openaiPolicyInput } from '../providers/openai/request.ts';
-import { toGatewayError } from '../upstream/errors.ts';
+import type { RingSnapshot } from '../rings/runtime.ts';
+import { inSlice } from '../rings/select.ts';
+import type { Ring } from '../rings/state.ts';
+import { ClientClosedError, toGatewayError } from '../upstream/errors.ts';
 import { forward, upstreamHeaders } from '../upstream/forward.ts';
 import type { Upstreams } from '../upstream/targets.ts';
 import { parseJsonObject, readRawBody } from './body.ts';
-import type { DataEnv, RequestObserver } from './context.ts';
+import type { DataEnv, RequestObserver, RequestRecord } from './context.ts';
 import { chargeBudgets, checkBudgets, decide, rewriteRequest } from './enforce.ts';
+import { type OutputReport, observeOutput } from './output/guard.ts';
 import { relay } from './output/relay.ts';
 import { sseErrorFrame } from './stream.ts';
 
@@ -21,7 +28,7 @@ import { sseErrorFrame } from './stream.ts';
 export interface ProxyDeps {
   readonly loaded: LoadedConfig;
   readonly upstreams: Upstreams;
-  readonly policy: PolicySource;
+  readonly rings: { snapshot(): RingSnapshot };
   readonly counters: Counters;
   readonly logger: Logger;
   readonly observe: RequestObserver | undefined;
@@ -45,10 +52,21 @@ function estimate(input: PolicyInput): number {
   return Math.ceil(n / 4);
 }
 
+const us = (from: number) => Math.round((performance.now() - from) * 1000);
+
+/** The second bundle of a request: observed only (candidate in shadow, or production on canary traffic). */
+interface Observed {
+  readonly cb: CompiledBundle;
+  decision: Decision | undefined;
+  error: boolean;
+  evalUs: number | undefined;
+}
+
 /**
  * The data-plane handler for one provider API endpoint: read and parse the body, normalise it to a PolicyInput,
- * decide under the bundle in force, rewrite (redact, reroute), forward, and relay the answer through the
- * output guardrails (SSE streamed as it arrives).
+ * decide under the ring snapshot in force (production, or the candidate for a canary slice), rewrite (redact,
+ * reroute), forward, and relay the answer through the output guardrails. The other bundle, if any, is evaluated
+ * while the upstream call is in flight and compared after the response; nothing waits for it.
  */
 export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
   const family = api.startsWith('anthropic') ? 'anthropic' : 'openai';
@@ -57,6 +75,8 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
   const { logger, counters, observe } = deps;
 
   return async function proxy(c) {
+    const startedAt = Date.now();
+    const t0 = performance.now();
     const raw = await readRawBody(c, limit);
     const body = parseJsonObject(raw);
     if (typeof body.model !== 'string' || body.model === '')
@@ -64,71 +84,165 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
     const requestId = c.get('requestId');
     const input = adapter(api, body, c.get('app'), requestId);
 
-    // One read of the bundle: the whole request is decided under it.
-    const cb = deps.policy.current();
-    const decision = decide(cb, input, logger);
-    if (decision.deny) {
-      observe?.({ input, decision, output: undefined, status: 403, outcome: 'denied' });
-      throw new GatewayError('policy_denied', `${decision.deny.message} (rule ${decision.deny.rule})`);
+    // One read of the ring snapshot: the whole request is decided under it, whatever swaps meanwhile.
+    const snap = deps.rings.snapshot();
+    const cand = snap.state.candidate;
+    const te = performance.now();
+    const prod = decide(snap.production, input, logger);
+    let evalUs = us(te);
+    let ring: Ring = 'production';
+    let enforcing = snap.production;
+    let decision = prod;
+    let other: Observed | undefined;
+    if (cand && snap.candidate) {
+      if (cand.stage === 'canary' && cand.slice && inSlice(cand.slice, input, prod.class)) {
+        ring = 'canary';
+        enforcing = snap.candidate;
+        const tc = performance.now();
+        decision = decide(snap.candidate, input, logger);
+        evalUs = us(tc);
+        other = { cb: snap.production, decision: prod, error: false, evalUs: undefined };
+      } else other = { cb: snap.candidate, decision: undefined, error: false, evalUs: undefined };
     }
-    checkBudgets(decision, counters, Date.now());
+    const candidateEvalUs = () => (ring === 'canary' ? evalUs : other?.evalUs);
+    const runShadow = () => {
+      if (!other || other.decision || other.error) return;
+      const ts = performance.now();
+      try {
+        other.decision = evaluate(other.cb, input);
+      } catch (err) {
+        other.error = true;
+        logger.warn(
+          { requestId, bundleId: other.cb.id, err },
+          'candidate policy error (shadow): request unaffected',
+        );
+      }
+      other.evalUs = us(ts);
+    };
 
-    const target = decision.route.provider
-      ? deps.upstreams.byProvider(family, decision.route.provider)
-      : deps.upstreams.pick(family, decision.route.model);
-    if (!target)
-      throw decision.route.provider
-        ? new GatewayError(
-            'policy_error',
-            `route ${decision.route.rule} names provider ${decision.route.provider}, which does not serve the ${family} API`,
-          )
-        : new GatewayError(
-            'model_not_routed',
-            `no provider is configured for model "${decision.route.model}"`,
-          );
+    let upstreamHeadersMs: number | undefined;
+    let target: RequestRecord['target'];
+    const finish = (
+      status: number,
+      outcome: string,
+      output: OutputReport | undefined,
+      errorCode?: string,
+    ) => {
+      if (!observe) return;
+      runShadow();
+      const shadowDecision = other?.decision;
+      let shadowOutput: GuardrailVerdict[] | undefined;
+      if (shadowDecision && output?.collected)
+        shadowOutput = observeOutput(other!.cb, shadowDecision.class, output.collected).verdicts;
+      const [pd, cd, po, co] =
+        ring === 'canary'
+          ? [shadowDecision, decision, shadowOutput, output?.verdicts]
+          : [decision, shadowDecision, output?.verdicts, shadowOutput];
+      observe(
+        {
+          input,
+          ring,
+          stateVersion: snap.state.version,
+          changeId: snap.state.changeId,
+          enforcingBundleId: enforcing.id,
+          shadowBundleId: other?.cb.id,
+          decision,
+          shadow: shadowDecision,
+          shadowError: other?.error ?? false,
+          output,
+          shadowOutput,
+          divergence: pd && cd ? diffDecisions(pd, cd, po, co) : undefined,
+          status,
+          outcome,
+          errorCode,
+          target,
+          timings: {
+            startedAt,
+            evalUs,
+            candidateEvalUs: candidateEvalUs(),
+            upstreamHeadersMs,
+            totalMs: performance.now() - t0,
+          },
+        },
+        snap,
+      );
+    };
 
-    const payload = rewriteRequest(cb, input, decision, body, raw);
-    const signal = c.req.raw.signal;
-    const up = await forward(
-      target,
-      'POST',
-      c.req.path,
-      upstreamHeaders(clientHeaders(c), target, requestId),
-      payload,
-      signal,
-      requestId,
-    );
-
-    const type = up.headers['content-type'];
-    const isStream = typeof type === 'string' && type.startsWith('text/event-stream');
-    let relayed: Awaited<ReturnType<typeof relay>>;
     try {
-      relayed = await relay(up, isStream, {
-        api,
-        cb,
-        decision,
-        onDone: (output, outcome) => {
-          const tokens = output.usage
-            ? output.usage.input + output.usage.output
-            : up.status < 300
-              ? estimate(input)
-              : 0;
-          chargeBudgets(decision, counters, tokens, Date.now());
-          observe?.({ input, decision, output, status: up.status, outcome });
-        },
-        onError: (err, partial) => {
-          const gerr = toGatewayError(err, target.providerId, signal);
-          if (!(gerr instanceof GatewayError)) return undefined; // the client left: nobody to tell
-          logger.warn(
-            { requestId, provider: target.providerId, code: gerr.code },
-            'upstream stream failed midway',
-          );
-          return sseErrorFrame(family, gerr, requestId, partial);
-        },
-      });
+      if (decision.deny)
+        throw new GatewayError('policy_denied', `${decision.deny.message} (rule ${decision.deny.rule})`);
+      checkBudgets(decision, counters, Date.now());
+
+      const t = decision.route.provider
+        ? deps.upstreams.byProvider(family, decision.route.provider)
+        : deps.upstreams.pick(family, decision.route.model);
+      if (!t)
+        throw decision.route.provider
+          ? new GatewayError(
+              'policy_error',
+              `route ${decision.route.rule} names provider ${decision.route.provider}, which does not serve the ${family} API`,
+            )
+          : new GatewayError(
+              'model_not_routed',
+              `no provider is configured for model "${decision.route.model}"`,
+            );
+      target = { provider: t.providerId, model: decision.route.model };
+
+      const payload = rewriteRequest(enforcing, input, decision, body, raw);
+      const signal = c.req.raw.signal;
+      const tu = performance.now();
+      const pending = forward(
+        t,
+        'POST',
+        c.req.path,
+        upstreamHeaders(clientHeaders(c), t, requestId),
+        payload,
+        signal,
+        requestId,
+      );
+      // The shadow runs while the upstream call is in flight: after undici has taken the request, before its answer.
+      if (other && !other.decision) setImmediate(runShadow);
+      const up = await pending;
+      upstreamHeadersMs = performance.now() - tu;
+
+      const type = up.headers['content-type'];
+      const isStream = typeof type === 'string' && type.startsWith('text/event-stream');
+      let relayed: Awaited<ReturnType<typeof relay>>;
+      try {
+        relayed = await relay(up, isStream, {
+          api,
+          cb: enforcing,
+          decision,
+          collect: other !== undefined,
+          onDone: (output, outcome) => {
+            const tokens = output.usage
+              ? output.usage.input + output.usage.output
+              : up.status < 300
+                ? estimate(input)
+                : 0;
+            chargeBudgets(decision, counters, tokens, Date.now());
+            finish(up.status, outcome, output);
+          },
+          onError: (err, partial) => {
+            const gerr = toGatewayError(err, t.providerId, signal);
+            if (!(gerr instanceof GatewayError)) return undefined; // the client left: nobody to tell
+            logger.warn(
+              { requestId, provider: t.providerId, code: gerr.code },
+              'upstream stream failed midway',
+            );
+            return sseErrorFrame(family, gerr, requestId, partial);
+          },
+        });
+      } catch (err) {
+        throw toGatewayError(err, t.providerId, signal);
+      }
+      return c.body(relayed.body, up.status as 200, relayed.headers);
     } catch (err) {
-      throw toGatewayError(err, target.providerId, signal);
+      if (err instanceof GatewayError)
+        finish(err.status, err.code === 'policy_denied' ? 'denied' : 'error', undefined, err.code);
+      else if (err instanceof ClientClosedError) finish(499, 'client_closed', undefined, 'client_closed');
+      else finish(500, 'error', undefined, 'internal_error');
+      throw err;
     }
-    return c.body(relayed.body, up.status as 200, relayed.headers);
   };
 }

@@ -10,13 +10,15 @@ const className = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]*$/i, 'expected a class name of letters, digits, . _ -');
 const list = z.array(z.string().min(1)).min(1);
-const duration = z
+/** A duration: `500ms`, `60s`, `5m`, `1h`, `1d`, or milliseconds (the canonical form stored). */
+const durationString = z
   .string()
   .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration such as 500ms, 60s, 5m, 1h, 1d')
   .transform((s) => {
     const m = /^(\d+)(ms|s|m|h|d)$/.exec(s)!;
     return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms'];
   });
+const duration = z.union([z.number().int().positive(), durationString]);
 
 /**
  * A condition: every key present must hold (AND). Lists match any of their values. `expr` is CEL over

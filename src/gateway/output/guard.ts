@@ -12,6 +12,8 @@ export interface OutputReport {
   usage: Usage | undefined;
   /** The guardrail or tool rule that blocked the response, if one did. */
   blockedBy: string | undefined;
+  /** What was kept for an observe-only check by a second bundle, when asked for. */
+  collected: { text: string; tools: readonly string[] } | undefined;
 }
 
 /** Accumulates verdicts per guardrail (spans deduplicated by absolute offset) and tool verdicts. */
@@ -21,9 +23,22 @@ export class OutputTally {
   readonly tools: ToolVerdict[] = [];
   blockedBy: string | undefined;
   usage: Usage | undefined;
+  /** Response text and tool names kept for a second bundle's observe-only output check (shadow). */
+  readonly collected: { text: string; tools: string[] } | undefined;
 
-  constructor(guards: readonly CompiledGuardrail[]) {
+  constructor(guards: readonly CompiledGuardrail[], collect = false) {
     this.#guards = guards;
+    this.collected = collect ? { text: '', tools: [] } : undefined;
+  }
+
+  /** Keeps response text for the observe-only check (bounded: 1 MiB characters). */
+  collectText(t: string): void {
+    if (this.collected && this.collected.text.length < 1_048_576) this.collected.text += t;
+  }
+
+  /** Keeps a tool name the model called, for the observe-only check. */
+  collectTool(name: string): void {
+    this.collected?.tools.push(name);
   }
 
   /** Records a guardrail's matches at `base` (the absolute offset of the scanned text). */
@@ -42,6 +57,7 @@ export class OutputTally {
 
   /** Checks a tool the model calls; a refused one blocks the response. */
   tool(cb: CompiledBundle, cls: string, name: string): void {
+    this.collectTool(name);
     const v = checkTool(cb, cls, 'response', name);
     this.tools.push(v);
     if (v.verdict === 'deny') this.blockedBy ??= v.rule;
@@ -66,7 +82,13 @@ export class OutputTally {
         kinds: s ? [...s.kinds] : [],
       };
     });
-    return { verdicts, tools: this.tools, usage: this.usage, blockedBy: this.blockedBy };
+    return {
+      verdicts,
+      tools: this.tools,
+      usage: this.usage,
+      blockedBy: this.blockedBy,
+      collected: this.collected,
+    };
   }
 }
 
@@ -87,4 +109,21 @@ export function guardText(
   }
   if (!toRedact.length) return { text, redacted: false };
   return { text: redact(text, toRedact, (m) => `[REDACTED:${m.kind}]`), redacted: true };
+}
+
+/**
+ * The output verdicts a second bundle would have given on the same response (observe only: shadow, or
+ * production on canary traffic), from the text and tool calls the relay collected.
+ */
+export function observeOutput(
+  cb: CompiledBundle,
+  cls: string,
+  collected: { text: string; tools: readonly string[] },
+): { verdicts: GuardrailVerdict[]; tools: ToolVerdict[] } {
+  const guards = cb.outputGuards.filter((g) => g.classes === undefined || g.classes.has(cls));
+  const tally = new OutputTally(guards);
+  if (guards.length && collected.text) guardText(cb, guards, collected.text, 0, tally);
+  if (cb.toolRules.length) for (const t of collected.tools) tally.tool(cb, cls, t);
+  const r = tally.report();
+  return { verdicts: r.verdicts, tools: r.tools };
 }

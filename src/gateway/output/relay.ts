@@ -16,6 +16,8 @@ export interface RelayContext {
   /** Called once with what the output inspection saw, when the response has ended (however it ended). */
   readonly onDone: (report: OutputReport, outcome: string) => void;
   readonly onError: StreamHooks['onError'];
+  /** Keep the response text and tool calls for a second, observe-only bundle. */
+  readonly collect: boolean;
 }
 
 /** The body and headers to send the client, after output guardrails and tool rules. */
@@ -33,7 +35,7 @@ export async function relay(up: UpstreamResponse, isStream: boolean, ctx: RelayC
   const { cb, decision } = ctx;
   const guards = outputGuardsFor(cb, decision.class);
   const checkTools = cb.toolRules.length > 0;
-  const tally = new OutputTally(guards);
+  const tally = new OutputTally(guards, ctx.collect);
   const ok = up.status >= 200 && up.status < 300;
 
   if (isStream) {
@@ -73,7 +75,11 @@ export async function relay(up: UpstreamResponse, isStream: boolean, ctx: RelayC
   }
   const usage = protocol.usage(json);
   if (usage) tally.addUsage(usage);
-  if (checkTools) for (const name of protocol.toolNames(json)) tally.tool(cb, decision.class, name);
+  for (const name of protocol.toolNames(json)) {
+    if (checkTools) tally.tool(cb, decision.class, name);
+    else tally.collectTool(name);
+  }
+  if (tally.collected) for (const slot of protocol.texts(json)) tally.collectText(slot.get());
   let changed = false;
   if (guards.length) {
     let base = 0;

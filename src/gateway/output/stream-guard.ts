@@ -104,11 +104,14 @@ export class StreamGuard {
       const type = json.type ?? event;
       if (type === 'content_block_start') this.#openBlock = true;
       else if (type === 'content_block_stop') this.#openBlock = false;
-      if (info.toolName && this.checkTools) {
-        this.tally.tool(this.cb, this.cls, info.toolName);
-        if (this.blocked) return '';
+      if (info.toolName) {
+        if (this.checkTools) {
+          this.tally.tool(this.cb, this.cls, info.toolName);
+          if (this.blocked) return '';
+        } else this.tally.collectTool(info.toolName);
       }
       text = info.text;
+      if (text) this.tally.collectText(text);
     }
     if (!this.guards.length) return raw;
     if (data === '[DONE]') {

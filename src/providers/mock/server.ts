@@ -43,6 +43,8 @@ export interface MockProvider {
   readonly url: string;
   readonly server: Server;
   readonly received: RecordedRequest[];
+  /** A fault applied to every request until cleared (a provider that starts failing): `{ status: 500 }`. */
+  fault: { status: number } | undefined;
   /** Streams started and streams whose client went away before the end. */
   readonly stats: {
     streamsStarted: number;
@@ -117,7 +119,7 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
     if (delay > 0) await sleep(delay);
     if (opts.expectKey !== undefined && presentedKey(req.headers) !== opts.expectKey)
       return json(401, errorPayload(anthropic, 401, 'mock: invalid provider key'));
-    const forced = Number(req.headers['x-mock-status'] ?? 0);
+    const forced = Number(req.headers['x-mock-status'] ?? 0) || (provider.fault?.status ?? 0);
     if (forced >= 400)
       return json(
         forced,
@@ -223,15 +225,17 @@ export async function startMockProvider(opts: MockProviderOptions = {}): Promise
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
   const addr = server.address() as AddressInfo;
-  return {
+  const provider: MockProvider = {
     url: `http://${addr.address}:${addr.port}`,
     server,
     received,
     stats,
+    fault: undefined,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
+  return provider;
 }

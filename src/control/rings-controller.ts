@@ -1,0 +1,330 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { canonicalJson } from '../policy/canonical.ts';
+import { type CompiledBundle, compileBundle } from '../policy/compile.ts';
+import { parseBundle } from '../policy/load.ts';
+import { evaluateGates, type GateResult, gatesPass } from '../rings/gates.ts';
+import { RingRuntime, type RingSnapshot, type RingRuntime as Runtime } from '../rings/runtime.ts';
+import { type RingState, ringStateSchema, type Slice } from '../rings/state.ts';
+import { type Actor, initialState, promote, rollback, setCanary, startShadow } from '../rings/transitions.ts';
+import { checkTriggers, type FiredTrigger } from '../rings/triggers.ts';
+import { type RingSample, RingStats } from './ring-stats.ts';
+import { type ControlStore, StoreCorruptError } from './store.ts';
+
+/** A promotion the gates refuse; carries the gate table (409 on the admin API). */
+export class GateBlockedError extends Error {
+  readonly gates: readonly GateResult[];
+  constructor(message: string, gates: readonly GateResult[]) {
+    super(message);
+    this.name = 'GateBlockedError';
+    this.gates = gates;
+  }
+}
+
+/** A rollback as recorded: by hand or by a trigger, with the figures and the time it took to restore. */
+export interface RollbackRecord {
+  readonly at: string;
+  readonly by: string;
+  readonly reason: string;
+  readonly trigger: FiredTrigger | undefined;
+  readonly from: {
+    readonly production: string;
+    readonly candidate: string | undefined;
+    readonly stage: string | undefined;
+  };
+  readonly to: { readonly production: string };
+  readonly changeId: string;
+  /** From the moment the trigger was detected (or the request arrived) to the swapped state. */
+  readonly timeToRestoreMs: number;
+}
+
+type Thresholds = Config['rings'];
+
+function epochOf(s: RingState): string {
+  return s.candidate
+    ? `${s.candidate.bundleId}:${s.candidate.stage}:${s.candidate.stageSince}`
+    : `production:${s.production.bundleId}`;
+}
+
+/**
+ * The ring control plane of one replica: the bundle registry, the ring state (persisted through the store with
+ * compare-and-set), the statistics of the current stage, gates, automatic rollback. It swaps the runtime's
+ * snapshot once per change; the data plane never waits for it.
+ */
+export class RingsController {
+  readonly runtime: Runtime;
+  readonly #store: ControlStore;
+  readonly #logger: Logger;
+  readonly #t: Thresholds;
+  readonly #providers: readonly string[];
+  readonly #bundles = new Map<string, CompiledBundle>();
+  readonly #acks = new Map<string, { by: string; reason: string; at: string }>();
+  #chain: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  lastRollback: RollbackRecord | undefined;
+
+  private constructor(
+    store: ControlStore,
+    logger: Logger,
+    t: Thresholds,
+    providers: readonly string[],
+    runtime: Runtime,
+  ) {
+    this.#store = store;
+    this.#logger = logger;
+    this.#t = t;
+    this.#providers = providers;
+    this.runtime = runtime;
+  }
+
+  /**
+   * Opens the control plane: resumes the stored ring state exactly, or starts one from `bootstrap` (the config's
+   * production bundle) when the store is empty. A stored state that cannot be trusted stops the start.
+   */
+  static async open(opts: {
+    store: ControlStore;
+    logger: Logger;
+    thresholds: Thresholds;
+    providers: readonly string[];
+    bootstrap: CompiledBundle;
+  }): Promise<RingsController> {
+    const { store, logger, bootstrap } = opts;
+    const placeholder = new RingRuntime(undefined as unknown as RingSnapshot);
+    const c = new RingsController(store, logger, opts.thresholds, opts.providers, placeholder);
+    c.#bundles.set(bootstrap.id, bootstrap);
+    const raw = await store.loadState<RingState>();
+    let state: RingState;
+    if (raw === undefined) {
+      await store.putBundle(bootstrap.id, canonicalJson(bootstrap.loaded.bundle));
+      state = initialState(bootstrap.id, { by: 'bootstrap', at: new Date() });
+      await store.saveState(state, undefined);
+    } else {
+      const parsed = ringStateSchema.safeParse(raw);
+      if (!parsed.success)
+        throw new StoreCorruptError(
+          'state',
+          `stored ring state is not valid: ${parsed.error.issues[0]?.message}`,
+        );
+      state = parsed.data;
+      if (state.production.bundleId !== bootstrap.id)
+        logger.warn(
+          { stored: state.production.bundleId, config: bootstrap.id },
+          'the stored production bundle differs from the config policy.bundle; the stored ring state wins',
+        );
+    }
+    for (const ev of (await store.readEvents('divergence-acks')).events as Array<{
+      epoch: string;
+      group: string;
+      by: string;
+      reason: string;
+      at: string;
+    }>)
+      c.#acks.set(`${ev.epoch}|${ev.group}`, { by: ev.by, reason: ev.reason, at: ev.at });
+    const rollbacks = (await store.readEvents('rollbacks')).events as RollbackRecord[];
+    c.lastRollback = rollbacks.at(-1);
+    placeholder.swap(await c.#snapshotOf(state, undefined));
+    return c;
+  }
+
+  /** Compiles (once) and returns a registered bundle, loading it from the store if needed. */
+  async #bundle(id: string): Promise<CompiledBundle> {
+    const have = this.#bundles.get(id);
+    if (have) return have;
+    const text = await this.#store.getBundle(id);
+    if (text === undefined)
+      throw new StoreCorruptError('bundles', `bundle ${id} is referenced by the ring state but not stored`);
+    const loaded = parseBundle(text, id, { providers: this.#providers });
+    if (loaded.id !== id)
+      throw new StoreCorruptError('bundles', `bundle ${id} re-validates to a different id ${loaded.id}`);
+    const cb = compileBundle(loaded);
+    this.#bundles.set(id, cb);
+    return cb;
+  }
+
+  async #snapshotOf(state: RingState, prev: RingSnapshot | undefined): Promise<RingSnapshot> {
+    const production = await this.#bundle(state.production.bundleId);
+    const candidate = state.candidate ? await this.#bundle(state.candidate.bundleId) : undefined;
+    const epoch = epochOf(state);
+    const stats =
+      prev && prev.stats.epoch === epoch
+        ? prev.stats
+        : new RingStats(epoch, state.candidate ? Date.parse(state.candidate.stageSince) : Date.now());
+    for (const [k, ack] of this.#acks)
+      if (k.startsWith(`${epoch}|`)) this.#pendingAck(stats, k.slice(epoch.length + 1), ack);
+    return Object.freeze({ state, production, candidate, stats });
+  }
+
+  #pendingAck(stats: RingStats, group: string, ack: { by: string; reason: string; at: string }): void {
+    const g = stats.groups.get(group);
+    if (g) g.ack = ack;
+  }
+
+  /** Serialises control-plane changes in this process; the store's compare-and-set guards across processes. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(fn, fn);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #apply(change: (s: RingState) => RingState): Promise<RingState> {
+    const cur = this.runtime.snapshot();
+    const next = change(cur.state);
+    const snap = await this.#snapshotOf(next, cur);
+    await this.#store.saveState(next, cur.state.version);
+    this.runtime.swap(snap);
+    this.#logger.info(
+      {
+        version: next.version,
+        changeId: next.changeId,
+        production: next.production.bundleId,
+        candidate: next.candidate,
+      },
+      'ring state changed',
+    );
+    return next;
+  }
+
+  /** Validates, compiles and stores a bundle (content-addressed, immutable). Registering the same bundle twice is a no-op. */
+  registerBundle(
+    text: string,
+    source: string,
+  ): Promise<{ id: string; name: string; version: string; created: boolean }> {
+    return this.#serial(async () => {
+      const loaded = parseBundle(text, source, { providers: this.#providers });
+      const created = !this.#bundles.has(loaded.id) && (await this.#store.getBundle(loaded.id)) === undefined;
+      const cb = this.#bundles.get(loaded.id) ?? compileBundle(loaded);
+      await this.#store.putBundle(cb.id, canonicalJson(loaded.bundle));
+      this.#bundles.set(cb.id, cb);
+      return { id: cb.id, name: cb.name, version: cb.version, created };
+    });
+  }
+
+  /** Registered bundles: id, name, version. */
+  async listBundles(): Promise<Array<{ id: string; name: string; version: string }>> {
+    const ids = await this.#store.listBundles();
+    const out = [];
+    for (const id of ids) {
+      const cb = await this.#bundle(id);
+      out.push({ id, name: cb.name, version: cb.version });
+    }
+    return out;
+  }
+
+  /** A registered bundle by id (compiled). */
+  getBundle(id: string): Promise<CompiledBundle> {
+    return this.#bundle(id);
+  }
+
+  shadow(bundleId: string, actor: Actor): Promise<RingState> {
+    return this.#serial(async () => {
+      await this.#bundle(bundleId);
+      return this.#apply((s) => startShadow(s, bundleId, actor));
+    });
+  }
+
+  /** Enters canary from shadow (gated), or changes a running canary's slice. */
+  canary(slice: Slice, actor: Actor): Promise<RingState> {
+    return this.#serial(async () => {
+      const snap = this.runtime.snapshot();
+      if (snap.state.candidate?.stage === 'shadow') {
+        const table = this.gates(actor.at.getTime());
+        if (table && !gatesPass(table.gates))
+          throw new GateBlockedError('shadow → canary gates do not pass', table.gates);
+      }
+      return this.#apply((s) => setCanary(s, slice, actor));
+    });
+  }
+
+  promote(actor: Actor): Promise<RingState> {
+    return this.#serial(async () => {
+      const table = this.gates(actor.at.getTime());
+      if (table?.transition === 'canary_to_production' && !gatesPass(table.gates))
+        throw new GateBlockedError('canary → production gates do not pass', table.gates);
+      return this.#apply((s) => promote(s, actor));
+    });
+  }
+
+  /** Rolls back one step (drop the candidate, else revert production). Recorded with its reason and timing. */
+  rollback(actor: Actor, reason: string, trigger?: FiredTrigger): Promise<RollbackRecord> {
+    const started = actor.at.getTime();
+    return this.#serial(async () => {
+      const before = this.runtime.snapshot().state;
+      const after = await this.#apply((s) => rollback(s, actor));
+      const rec: RollbackRecord = {
+        at: new Date().toISOString(),
+        by: actor.by,
+        reason,
+        trigger,
+        from: {
+          production: before.production.bundleId,
+          candidate: before.candidate?.bundleId,
+          stage: before.candidate?.stage,
+        },
+        to: { production: after.production.bundleId },
+        changeId: after.changeId,
+        timeToRestoreMs: Date.now() - started,
+      };
+      await this.#store.appendEvent('rollbacks', rec);
+      this.lastRollback = rec;
+      this.#logger.warn({ rollback: rec }, 'rolled back');
+      return rec;
+    });
+  }
+
+  /** The gate table of the candidate's next transition, measured now. */
+  gates(now = Date.now()): ReturnType<typeof evaluateGates> {
+    const snap = this.runtime.snapshot();
+    return evaluateGates(snap.state, snap.stats, this.#t.gates, now);
+  }
+
+  /** Acknowledges a divergence group of the current stage with an explanation. */
+  ack(group: string, actor: Actor, reason: string): Promise<void> {
+    return this.#serial(async () => {
+      const snap = this.runtime.snapshot();
+      const g = snap.stats.groups.get(group);
+      if (!g) throw new Error(`no divergence group "${group}" in the current stage`);
+      const ack = { by: actor.by, reason, at: actor.at.toISOString() };
+      await this.#store.appendEvent('divergence-acks', { epoch: snap.stats.epoch, group, ...ack });
+      this.#acks.set(`${snap.stats.epoch}|${group}`, ack);
+      g.ack = ack;
+    });
+  }
+
+  /** Records one request's outcome in the statistics of the stage it was decided under. */
+  record(snap: RingSnapshot, sample: RingSample): void {
+    snap.stats.record(sample);
+    const g =
+      sample.divergence &&
+      snap.stats.groups.get(`${sample.divergence.prodRule} → ${sample.divergence.candRule}`);
+    if (g && !g.ack) {
+      const ack = this.#acks.get(`${snap.stats.epoch}|${g.key}`);
+      if (ack) g.ack = ack;
+    }
+  }
+
+  /** Checks the rollback triggers once (the loop calls this every `checkIntervalMs`). */
+  async checkTriggers(now = Date.now()): Promise<RollbackRecord | undefined> {
+    const snap = this.runtime.snapshot();
+    if (snap.state.candidate?.stage !== 'canary') return undefined;
+    const fired = checkTriggers(snap.stats, this.#t.triggers, now);
+    if (!fired) return undefined;
+    if (this.runtime.snapshot().state.version !== snap.state.version) return undefined;
+    return this.rollback({ by: 'auto-rollback', at: new Date(now) }, fired.message, fired);
+  }
+
+  /** Starts the trigger loop (unref'd: it never keeps the process alive). */
+  start(): void {
+    this.#timer ??= setInterval(() => {
+      this.checkTriggers().catch((err: unknown) =>
+        this.#logger.error({ err }, 'rollback trigger check failed'),
+      );
+    }, this.#t.triggers.checkIntervalMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#chain;
+  }
+}
