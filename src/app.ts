@@ -10,6 +10,7 @@ import { proxyRoute } from './gateway/proxy.ts';
 import { requestId } from './gateway/request-id.ts';
 import { errorResponse, fail } from './gateway/respond.ts';
 import type { RingSnapshot } from './rings/runtime.ts';
+import type { Breakers } from './upstream/breakers.ts';
 import { ClientClosedError } from './upstream/errors.ts';
 import type { Upstreams } from './upstream/targets.ts';
 
@@ -19,6 +20,7 @@ export interface GatewayDeps {
   readonly upstreams: Upstreams;
   readonly rings: { snapshot(): RingSnapshot };
   readonly counters: Counters;
+  readonly breakers: Breakers;
   readonly logger: Logger;
   readonly lifecycle: Lifecycle;
   /** Receives one record per governed request after its response ends. */
@@ -48,7 +50,7 @@ function health(app: Hono<DataEnv>, lifecycle: Lifecycle): void {
 
 /** Builds the data-plane and admin Hono apps. Never listens: `main.ts` does, tests call `app.request()`. */
 export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: Hono<DataEnv> } {
-  const { loaded, upstreams, rings, counters, logger, lifecycle, observe } = deps;
+  const { loaded, upstreams, rings, counters, breakers, logger, lifecycle, observe } = deps;
   const data = new Hono<DataEnv>();
   data.use(requestId());
   health(data, lifecycle);
@@ -58,7 +60,7 @@ export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: 
   });
 
   const auth = authenticate(loaded.appKeys);
-  const proxyDeps = { loaded, upstreams, rings, counters, logger, observe };
+  const proxyDeps = { loaded, upstreams, rings, counters, breakers, logger, observe };
   for (const [path, api] of API_ROUTES) {
     data.post(path, auth, proxyRoute(api, proxyDeps));
     data.all(path, (c) =>

@@ -18,6 +18,7 @@ import { allowAllBundle } from './policy/builtin.ts';
 import { type CompiledBundle, compileBundle } from './policy/compile.ts';
 import { loadBundleFile } from './policy/load.ts';
 import { type MockProvider, startMockProvider } from './providers/mock/server.ts';
+import { createBreakers } from './upstream/breakers.ts';
 import { createUpstreams, type Upstreams } from './upstream/targets.ts';
 
 /** Options for starting a gateway in this process. */
@@ -87,6 +88,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const needsMock = Object.values(config.providers).some((p) => p.kind === 'mock' && !p.baseUrl);
   const mock: MockProvider | undefined = needsMock ? await startMockProvider({ record: 0 }) : undefined;
   const upstreams = createUpstreams(loaded, mock?.url);
+  const breakers = createBreakers(config.providers);
   const lifecycle: Lifecycle = { ready: false, draining: false };
   const stateDir = config.rings.stateDir
     ? isAbsolute(config.rings.stateDir)
@@ -111,6 +113,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     upstreams,
     rings: rings.runtime,
     counters: new MemoryCounters(),
+    breakers,
     logger,
     lifecycle,
     observe,
@@ -151,6 +154,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
         logger.info({ graceMs }, 'shutting down: draining in-flight requests');
         await Promise.all([drain(dataServer, graceMs), drain(adminServer, Math.min(graceMs, 1000))]);
         await rings.stop();
+        breakers.close();
         await upstreams.close();
         await store.close();
         await mock?.close();

@@ -10,6 +10,7 @@ import type { DataEnv, Lifecycle } from '../src/gateway/context.ts';
 import { allowAllBundle } from '../src/policy/builtin.ts';
 import { type MockProvider, startMockProvider } from '../src/providers/mock/server.ts';
 import { productionOnly } from '../src/rings/runtime.ts';
+import { createBreakers } from '../src/upstream/breakers.ts';
 import { createUpstreams, type Upstreams } from '../src/upstream/targets.ts';
 import { APP_KEY, LogCapture, PROVIDER_KEY, type Stack, stackConfig, startStack } from './helpers/stack.ts';
 
@@ -125,6 +126,7 @@ beforeAll(async () => {
     upstreams,
     rings: productionOnly(allowAllBundle()),
     counters: new MemoryCounters(),
+    breakers: createBreakers(loaded.config.providers),
     logger: pino({ level: 'debug' }, appLogs),
     lifecycle: appLifecycle,
   }).data;

@@ -159,6 +159,8 @@ function checkFallbacks(
       ctx.addIssue({ code: 'custom', path: at('target'), message: `duplicate fallback for "${f.target}"` });
     seen.add(f.target);
     f.then.forEach((step, j) => {
+      // zod runs this refinement even when a step failed its own checks (reported there; never transformed).
+      if (step.kind === undefined) return;
       if (step.kind !== 'target') {
         if (j !== f.then.length - 1)
           ctx.addIssue({

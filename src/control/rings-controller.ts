@@ -246,29 +246,33 @@ export class RingsController {
 
   /** Rolls back one step (drop the candidate, else revert production). Recorded with its reason and timing. */
   rollback(actor: Actor, reason: string, trigger?: FiredTrigger): Promise<RollbackRecord> {
+    return this.#serial(() => this.#rollback(actor, reason, trigger));
+  }
+
+  /** One rollback step; runs inside the serial chain. */
+  async #rollback(actor: Actor, reason: string, trigger: FiredTrigger | undefined): Promise<RollbackRecord> {
     const started = actor.at.getTime();
-    return this.#serial(async () => {
-      const before = this.runtime.snapshot().state;
-      const after = await this.#apply((s) => rollback(s, actor));
-      const rec: RollbackRecord = {
-        at: new Date().toISOString(),
-        by: actor.by,
-        reason,
-        trigger,
-        from: {
-          production: before.production.bundleId,
-          candidate: before.candidate?.bundleId,
-          stage: before.candidate?.stage,
-        },
-        to: { production: after.production.bundleId },
-        changeId: after.changeId,
-        timeToRestoreMs: Date.now() - started,
-      };
-      await this.#store.appendEvent('rollbacks', rec);
-      this.lastRollback = rec;
-      this.#logger.warn({ rollback: rec }, 'rolled back');
-      return rec;
-    });
+    const before = this.runtime.snapshot().state;
+    const after = await this.#apply((s) => rollback(s, actor));
+    const rec: RollbackRecord = {
+      at: new Date().toISOString(),
+      by: actor.by,
+      reason,
+      trigger,
+      from: {
+        production: before.production.bundleId,
+        candidate: before.candidate?.bundleId,
+        stage: before.candidate?.stage,
+      },
+      to: { production: after.production.bundleId },
+      changeId: after.changeId,
+      timeToRestoreMs: Date.now() - started,
+    };
+    // Known before the event is written: the status never shows the new state with the previous rollback.
+    this.lastRollback = rec;
+    await this.#store.appendEvent('rollbacks', rec);
+    this.#logger.warn({ rollback: rec }, 'rolled back');
+    return rec;
   }
 
   /** The gate table of the candidate's next transition, measured now. */
@@ -308,8 +312,13 @@ export class RingsController {
     if (snap.state.candidate?.stage !== 'canary') return undefined;
     const fired = checkTriggers(snap.stats, this.#t.triggers, now);
     if (!fired) return undefined;
-    if (this.runtime.snapshot().state.version !== snap.state.version) return undefined;
-    return this.rollback({ by: 'auto-rollback', at: new Date(now) }, fired.message, fired);
+    // Only the canary that fired is rolled back: by the time this runs in the chain, an earlier check's rollback
+    // (or an operator's change) may have replaced it, and rolling back again would revert production instead.
+    return this.#serial(async () =>
+      this.runtime.snapshot().state.version === snap.state.version
+        ? this.#rollback({ by: 'auto-rollback', at: new Date(now) }, fired.message, fired)
+        : undefined,
+    );
   }
 
   /** Starts the trigger loop (unref'd: it never keeps the process alive). */

@@ -14,6 +14,9 @@ import { openaiPolicyInput } from '../providers/openai/request.ts';
 import type { RingSnapshot } from '../rings/runtime.ts';
 import { inSlice } from '../rings/select.ts';
 import type { Ring } from '../rings/state.ts';
+import type { Breakers } from '../upstream/breakers.ts';
+import { circuitOpenError, degradedReply } from '../upstream/degraded.ts';
+import { dispatch } from '../upstream/dispatch.ts';
 import { ClientClosedError, toGatewayError } from '../upstream/errors.ts';
 import { forward, upstreamHeaders } from '../upstream/forward.ts';
 import type { Upstreams } from '../upstream/targets.ts';
@@ -30,6 +33,7 @@ export interface ProxyDeps {
   readonly upstreams: Upstreams;
   readonly rings: { snapshot(): RingSnapshot };
   readonly counters: Counters;
+  readonly breakers: Breakers;
   readonly logger: Logger;
   readonly observe: RequestObserver | undefined;
 }
@@ -94,7 +98,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
     let enforcing = snap.production;
     let decision = prod;
     let other: Observed | undefined;
-    if (cand && snap.candidate) {
+    if (cand && snap.candidate && !snap.state.killed?.candidate) {
       if (cand.stage === 'canary' && cand.slice && inSlice(cand.slice, input, prod.class)) {
         ring = 'canary';
         enforcing = snap.candidate;
@@ -186,24 +190,53 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
               'model_not_routed',
               `no provider is configured for model "${decision.route.model}"`,
             );
-      target = { provider: t.providerId, model: decision.route.model };
-
       const payload = rewriteRequest(enforcing, input, decision, body, raw);
       const signal = c.req.raw.signal;
       const tu = performance.now();
-      const pending = forward(
-        t,
-        'POST',
-        c.req.path,
-        upstreamHeaders(clientHeaders(c), t, requestId),
-        payload,
+      const killed = snap.state.killed?.targets;
+      const pending = dispatch({
+        family,
+        providerId: t.providerId,
+        model: decision.route.model,
         signal,
-        requestId,
-      );
+        upstreams: deps.upstreams,
+        breakers: deps.breakers,
+        fallbacks: deps.loaded.config.fallbacks,
+        killed: killed?.length
+          ? (p, m) => killed.some((k) => k.target === p || k.target === `${p}/${m}`)
+          : undefined,
+        send: (to, model, sig) =>
+          forward(
+            to,
+            'POST',
+            c.req.path,
+            upstreamHeaders(clientHeaders(c), to, requestId),
+            model === decision.route.model ? payload : Buffer.from(JSON.stringify({ ...body, model })),
+            sig,
+            requestId,
+          ),
+      });
       // The shadow runs while the upstream call is in flight: after undici has taken the request, before its answer.
       if (other && !other.decision) setImmediate(runShadow);
-      const up = await pending;
+      const r = await pending;
       upstreamHeadersMs = performance.now() - tu;
+      if (r.kind === 'fail') throw circuitOpenError(r.from, r.retryAfterSeconds);
+      if (r.kind === 'degraded') {
+        const d = degradedReply(api, {
+          message: r.message,
+          model: input.model,
+          stream: input.stream,
+          from: r.from,
+        });
+        if (!d) throw circuitOpenError(r.from, 1);
+        target = { provider: 'degraded', model: input.model };
+        finish(200, 'degraded', undefined);
+        return c.body(d.body, 200, d.headers);
+      }
+      const up = r.response;
+      const served = r.target;
+      target = { provider: served.providerId, model: r.model };
+      if (r.fallbackFrom) up.headers['x-ringfence-fallback-from'] = r.fallbackFrom;
 
       const type = up.headers['content-type'];
       const isStream = typeof type === 'string' && type.startsWith('text/event-stream');
@@ -224,17 +257,17 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
             finish(up.status, outcome, output);
           },
           onError: (err, partial) => {
-            const gerr = toGatewayError(err, t.providerId, signal);
+            const gerr = toGatewayError(err, served.providerId, signal);
             if (!(gerr instanceof GatewayError)) return undefined; // the client left: nobody to tell
             logger.warn(
-              { requestId, provider: t.providerId, code: gerr.code },
+              { requestId, provider: served.providerId, code: gerr.code },
               'upstream stream failed midway',
             );
             return sseErrorFrame(family, gerr, requestId, partial);
           },
         });
       } catch (err) {
-        throw toGatewayError(err, t.providerId, signal);
+        throw toGatewayError(err, served.providerId, signal);
       }
       return c.body(relayed.body, up.status as 200, relayed.headers);
     } catch (err) {

@@ -35,6 +35,15 @@ export const ringStateSchema = z.strictObject({
       slice: sliceSchema.optional(),
     })
     .optional(),
+  /** Manual kill switches: a killed target is skipped (its fallback serves); a killed candidate is ignored. */
+  killed: z
+    .strictObject({
+      targets: z
+        .array(z.strictObject({ target: z.string().min(1), ...stamp.shape, reason: z.string() }))
+        .default([]),
+      candidate: z.strictObject({ ...stamp.shape, reason: z.string() }).optional(),
+    })
+    .optional(),
 });
 
 /** The ring state. */

@@ -3,7 +3,13 @@ import type { RingState, Slice } from './state.ts';
 
 /** A transition that does not apply to the current state (409 on the admin API). */
 export class TransitionError extends Error {
-  readonly code: 'no_candidate' | 'wrong_stage' | 'candidate_exists' | 'no_previous' | 'same_bundle';
+  readonly code:
+    | 'no_candidate'
+    | 'wrong_stage'
+    | 'candidate_exists'
+    | 'no_previous'
+    | 'same_bundle'
+    | 'not_killed';
   constructor(code: TransitionError['code'], message: string) {
     super(message);
     this.name = 'TransitionError';
@@ -83,6 +89,7 @@ export function promote(s: RingState, actor: Actor): RingState {
     ...n,
     production: { bundleId: s.candidate.bundleId, by: actor.by, at: iso(actor.at), changeId: n.changeId },
     previous: [s.production, ...s.previous].slice(0, 20),
+    ...(s.killed?.targets.length ? { killed: { targets: s.killed.targets } } : {}),
   };
 }
 
@@ -94,7 +101,7 @@ export function rollback(s: RingState, actor: Actor): RingState {
   const n = next(s);
   if (s.candidate) {
     const { candidate: _dropped, ...rest } = s;
-    return { ...rest, ...n };
+    return { ...rest, ...n, killed: { targets: s.killed?.targets ?? [] } };
   }
   const [prev, ...older] = s.previous;
   if (!prev)
@@ -106,5 +113,41 @@ export function rollback(s: RingState, actor: Actor): RingState {
     ...n,
     production: { ...prev, by: actor.by, at: iso(actor.at), changeId: n.changeId },
     previous: older,
+  };
+}
+
+/** Kills a target (`provider` or `provider/model`) or the candidate: effective on the next request. */
+export function kill(
+  s: RingState,
+  what: { target: string } | { candidate: true },
+  actor: Actor,
+  reason: string,
+): RingState {
+  const at = iso(actor.at);
+  const killed = { targets: s.killed?.targets ?? [], candidate: s.killed?.candidate };
+  if ('candidate' in what) {
+    if (!s.candidate) throw new TransitionError('no_candidate', 'no candidate to kill');
+    killed.candidate = { by: actor.by, at, reason };
+  } else
+    killed.targets = [
+      ...killed.targets.filter((k) => k.target !== what.target),
+      { target: what.target, by: actor.by, at, reason },
+    ];
+  return { ...s, ...next(s), killed };
+}
+
+/** Lifts a kill switch. */
+export function restore(s: RingState, what: { target: string } | { candidate: true }): RingState {
+  const targets = s.killed?.targets ?? [];
+  if ('candidate' in what) {
+    if (!s.killed?.candidate) throw new TransitionError('not_killed', 'the candidate is not killed');
+    return { ...s, ...next(s), killed: { targets } };
+  }
+  if (!targets.some((k) => k.target === what.target))
+    throw new TransitionError('not_killed', `${what.target} is not killed`);
+  return {
+    ...s,
+    ...next(s),
+    killed: { targets: targets.filter((k) => k.target !== what.target), candidate: s.killed?.candidate },
   };
 }
