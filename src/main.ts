@@ -19,6 +19,7 @@ import { type CompiledBundle, compileBundle } from './policy/compile.ts';
 import { loadBundleFile } from './policy/load.ts';
 import { type MockProvider, startMockProvider } from './providers/mock/server.ts';
 import { createBreakers } from './upstream/breakers.ts';
+import { createProbe } from './upstream/probe.ts';
 import { createUpstreams, type Upstreams } from './upstream/targets.ts';
 
 /** Options for starting a gateway in this process. */
@@ -117,7 +118,17 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     logger,
     lifecycle,
     observe,
-    adminApi: adminApi({ rings, tokens: loaded.adminTokens, logger }),
+    adminApi: adminApi({
+      rings,
+      tokens: loaded.adminTokens,
+      logger,
+      probe: createProbe({
+        config,
+        upstreams,
+        breakers,
+        killed: () => rings.runtime.snapshot().state.killed?.targets ?? [],
+      }),
+    }),
   });
   const dataServer = await listen(data, config.listeners.data.host, config.listeners.data.port);
   const adminServer = await listen(admin, config.listeners.admin.host, config.listeners.admin.port);

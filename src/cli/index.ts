@@ -2,13 +2,14 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
 import { runServe } from '../main.ts';
 import { BUNDLE_USAGE, runBundle } from './bundle.ts';
+import { KILL_USAGE, runKill } from './kill.ts';
 import { ROLLOUT_USAGE, runRollout } from './rollout.ts';
 
 const USAGE = `usage: ringfence <command> [options]
 
 commands:
   serve --config FILE [--port N] [--admin-port N]   run the gateway
-${BUNDLE_USAGE}${ROLLOUT_USAGE}  help                                              this text
+${BUNDLE_USAGE}${ROLLOUT_USAGE}${KILL_USAGE}  help                                              this text
 `;
 
 function port(v: string | undefined, flag: string): number | undefined {
@@ -48,6 +49,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return rest[0] === 'push' ? runRollout('push', rest.slice(1)) : runBundle(rest);
       case 'rollout':
         return runRollout('rollout', rest);
+      case 'kill':
+      case 'restore':
+      case 'drill':
+        return runKill(command, rest);
       case undefined:
       case 'help':
       case '--help':

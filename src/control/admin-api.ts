@@ -5,6 +5,8 @@ import { type AdminIdentity, hashKey } from '../config/load.ts';
 import { BundleError } from '../policy/load.ts';
 import { sliceSchema } from '../rings/state.ts';
 import { TransitionError } from '../rings/transitions.ts';
+import type { ProbeResult } from '../upstream/probe.ts';
+import { runDrill } from './drill.ts';
 import { GateBlockedError, type RingsController } from './rings-controller.ts';
 import { StoreConflictError } from './store.ts';
 
@@ -100,6 +102,7 @@ export function rolloutStatus(rings: RingsController) {
           }
         : null,
     previous: state.previous.map((p) => ({ id: p.bundleId, since: p.at, by: p.by })),
+    killed: state.killed ?? { targets: [] },
     stats: {
       since: new Date(stats.since).toISOString(),
       production: stats.counters.production,
@@ -122,6 +125,7 @@ export function adminApi(deps: {
   rings: RingsController;
   tokens: ReadonlyMap<string, AdminIdentity>;
   logger: Logger;
+  probe?: (target: string) => Promise<ProbeResult>;
 }): Hono<AdminEnv> {
   const { rings, logger } = deps;
   const api = new Hono<AdminEnv>();
@@ -174,6 +178,31 @@ export function adminApi(deps: {
     const b = await json(c, reasonBody);
     return c.json(await rings.rollback(actor(c), b.reason));
   });
+
+  const killBody = z.union([
+    z.strictObject({ target: z.string().min(1), reason: z.string().min(3, 'a reason is required') }),
+    z.strictObject({ candidate: z.literal(true), reason: z.string().min(3, 'a reason is required') }),
+  ]);
+  const switchOf = (b: z.infer<typeof killBody>) =>
+    'target' in b ? { target: b.target } : { candidate: true as const };
+  api.post('/kill', revert, async (c) => {
+    const b = await json(c, killBody);
+    const s = await rings.kill(switchOf(b), actor(c), b.reason);
+    logger.warn({ by: c.get('who').id, kill: switchOf(b), reason: b.reason }, 'kill switch on');
+    return c.json(s);
+  });
+  api.post('/restore', revert, async (c) => {
+    const b = await json(c, killBody);
+    const s = await rings.restore(switchOf(b), actor(c), b.reason);
+    logger.warn({ by: c.get('who').id, restore: switchOf(b), reason: b.reason }, 'kill switch off');
+    return c.json(s);
+  });
+  api.post('/drill', revert, async (c) => {
+    const b = await json(c, z.strictObject({ target: z.string().min(1) }));
+    if (!deps.probe) return adminError(c, 501, 'not_available', 'no probe configured');
+    return c.json(await runDrill(rings, b.target, c.get('who').id, deps.probe));
+  });
+  api.get('/drills', read, async (c) => c.json({ drills: await rings.drills() }));
 
   api.onError((err, c) => {
     if (err instanceof HTTPBadRequest) return adminError(c, 400, 'invalid_request', err.message);

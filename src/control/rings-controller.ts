@@ -6,7 +6,16 @@ import { parseBundle } from '../policy/load.ts';
 import { evaluateGates, type GateResult, gatesPass } from '../rings/gates.ts';
 import { RingRuntime, type RingSnapshot, type RingRuntime as Runtime } from '../rings/runtime.ts';
 import { type RingState, ringStateSchema, type Slice } from '../rings/state.ts';
-import { type Actor, initialState, promote, rollback, setCanary, startShadow } from '../rings/transitions.ts';
+import {
+  type Actor,
+  initialState,
+  kill,
+  promote,
+  restore,
+  rollback,
+  setCanary,
+  startShadow,
+} from '../rings/transitions.ts';
 import { checkTriggers, type FiredTrigger } from '../rings/triggers.ts';
 import { type RingSample, RingStats } from './ring-stats.ts';
 import { type ControlStore, StoreCorruptError } from './store.ts';
@@ -273,6 +282,48 @@ export class RingsController {
     await this.#store.appendEvent('rollbacks', rec);
     this.#logger.warn({ rollback: rec }, 'rolled back');
     return rec;
+  }
+
+  /** Flips a kill switch (a target, or the candidate): persisted with the ring state, audited with who and why. */
+  kill(what: { target: string } | { candidate: true }, actor: Actor, reason: string): Promise<RingState> {
+    return this.#serial(async () => {
+      const next = await this.#apply((s) => kill(s, what, actor, reason));
+      await this.#store.appendEvent('kill-switches', {
+        action: 'kill',
+        ...what,
+        by: actor.by,
+        at: actor.at.toISOString(),
+        reason,
+        changeId: next.changeId,
+      });
+      return next;
+    });
+  }
+
+  /** Lifts a kill switch; audited. */
+  restore(what: { target: string } | { candidate: true }, actor: Actor, reason: string): Promise<RingState> {
+    return this.#serial(async () => {
+      const next = await this.#apply((s) => restore(s, what));
+      await this.#store.appendEvent('kill-switches', {
+        action: 'restore',
+        ...what,
+        by: actor.by,
+        at: actor.at.toISOString(),
+        reason,
+        changeId: next.changeId,
+      });
+      return next;
+    });
+  }
+
+  /** Records the result of a kill-switch drill (the rollback-readiness evidence). */
+  async recordDrill(result: object): Promise<void> {
+    await this.#store.appendEvent('drills', result);
+  }
+
+  /** Every drill recorded, oldest first. */
+  async drills(): Promise<unknown[]> {
+    return (await this.#store.readEvents('drills')).events;
   }
 
   /** The gate table of the candidate's next transition, measured now. */
