@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { LoadedConfig } from './config/load.ts';
 import type { Counters } from './control/counters.ts';
 import { GatewayError } from './core/errors.ts';
@@ -25,6 +26,8 @@ export interface GatewayDeps {
   readonly lifecycle: Lifecycle;
   /** Receives one record per governed request after its response ends. */
   readonly observe?: RequestObserver;
+  /** Prometheus registry served at GET /metrics on the admin listener. */
+  readonly metrics?: Registry;
   /** The admin API, mounted under /admin/v1 on the admin listener only. */
   // biome-ignore lint/suspicious/noExplicitAny: the admin app has its own environment type
   readonly adminApi?: Hono<any>;
@@ -89,6 +92,11 @@ export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: 
   const admin = new Hono<DataEnv>();
   admin.use(requestId());
   health(admin, lifecycle);
+  const registry = deps.metrics;
+  if (registry)
+    admin.get('/metrics', async (c) =>
+      c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }),
+    );
   if (deps.adminApi) admin.route('/admin/v1', deps.adminApi);
   admin.notFound((c) => fail(c, 'route_not_found', `no route ${c.req.method} ${c.req.path}`));
   return { data, admin };

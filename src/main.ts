@@ -14,6 +14,7 @@ import { sampleOf } from './control/ring-sample.ts';
 import { RingsController } from './control/rings-controller.ts';
 import type { DataEnv, Lifecycle, RequestObserver } from './gateway/context.ts';
 import { createLogger } from './observability/logger.ts';
+import { Metrics } from './observability/metrics.ts';
 import { allowAllBundle } from './policy/builtin.ts';
 import { type CompiledBundle, compileBundle } from './policy/compile.ts';
 import { loadBundleFile } from './policy/load.ts';
@@ -105,8 +106,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     bootstrap: loadProductionBundle(loaded),
   });
   rings.start();
+  const metrics = new Metrics();
+  metrics.follow(breakers);
+  metrics.ring(rings.runtime.snapshot());
   const observe: RequestObserver = (record, snap) => {
     rings.record(snap, sampleOf(record));
+    metrics.observe(record, snap);
     opts.observe?.(record, snap);
   };
   const { data, admin } = createGateway({
@@ -118,6 +123,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     logger,
     lifecycle,
     observe,
+    metrics: metrics.registry,
     adminApi: adminApi({
       rings,
       tokens: loaded.adminTokens,

@@ -65,6 +65,12 @@ describe('kill switches', () => {
     expect(status.json.killed).toMatchObject({
       targets: [{ target: 'main', by: 'oncall', reason: 'provider incident INC-42' }],
     });
+    const metrics = await (await fetch(`${stack.gw.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/ringfence_kill_switches_active\{kind="target"\} 1/);
+    expect(metrics).toMatch(/ringfence_fallbacks_total\{from="main\/mock-gpt",kind="target"\} [1-9]/);
+    expect(metrics).toMatch(
+      /ringfence_requests_total\{ring="production",api="openai.chat",outcome="completed",status="2xx"\} [1-9]/,
+    );
     expect((await admin('/restore', { target: 'main', reason: 'resolved' })).status).toBe(200);
     expect((await ask()).model).toBe('mock-gpt');
   });
