@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
@@ -8,6 +8,7 @@ import { createGateway } from './app.ts';
 import { type ConfigOverrides, type LoadedConfig, loadConfig } from './config/load.ts';
 import { adminApi } from './control/admin-api.ts';
 import { MemoryCounters } from './control/counters.ts';
+import { persistCounters } from './control/counters-persist.ts';
 import { openFileStore } from './control/file-store.ts';
 import { memoryStore } from './control/memory-store.ts';
 import { sampleOf } from './control/ring-sample.ts';
@@ -98,6 +99,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       : resolve(dirname(loaded.file), config.rings.stateDir)
     : undefined;
   const store = stateDir ? await openFileStore(stateDir) : memoryStore();
+  const counters = new MemoryCounters();
+  const counterStore = stateDir ? await openFileStore(join(stateDir, 'counters')) : undefined;
+  const savedCounters = counterStore ? await persistCounters(counters, counterStore, logger) : undefined;
   const rings = await RingsController.open({
     store,
     logger,
@@ -118,7 +122,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     loaded,
     upstreams,
     rings: rings.runtime,
-    counters: new MemoryCounters(),
+    counters,
     breakers,
     logger,
     lifecycle,
@@ -171,6 +175,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
         logger.info({ graceMs }, 'shutting down: draining in-flight requests');
         await Promise.all([drain(dataServer, graceMs), drain(adminServer, Math.min(graceMs, 1000))]);
         await rings.stop();
+        await savedCounters?.stop();
+        await counterStore?.close();
         breakers.close();
         await upstreams.close();
         await store.close();

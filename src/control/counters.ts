@@ -30,6 +30,17 @@ export class MemoryCounters implements Counters {
     }
   }
 
+  /** The live windows, for saving (budgets are state that survives a restart). */
+  entries(): Array<[string, { start: number; used: number }]> {
+    return [...this.#m].map(([k, e]) => [k, { ...e }]);
+  }
+
+  /** Restores saved windows; a window that has ended since is simply never matched again. */
+  restore(entries: ReadonlyArray<readonly [string, { start: number; used: number }]>): void {
+    for (const [k, e] of entries)
+      if (Number.isFinite(e.start) && Number.isFinite(e.used)) this.#m.set(k, { ...e });
+  }
+
   #sweep(now: number): void {
     for (const [k, e] of this.#m) if (now - e.start > 86_400_000) this.#m.delete(k);
   }

@@ -27,6 +27,7 @@ export interface BudgetCheck {
   readonly id: string;
   readonly key: string;
   readonly maxTokens: number;
+  readonly maxRequestTokens: number | undefined;
   readonly windowMs: number;
   readonly mode: 'failOpen' | 'failClosed';
 }

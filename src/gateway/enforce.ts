@@ -29,8 +29,13 @@ export function decide(cb: CompiledBundle, input: PolicyInput, logger: Logger): 
 }
 
 /** Refuses the request when a budget that applies is spent in its current window. */
-export function checkBudgets(decision: Decision, counters: Counters, now: number): void {
+export function checkBudgets(decision: Decision, counters: Counters, now: number, requested?: number): void {
   for (const b of decision.budgets) {
+    if (b.maxRequestTokens !== undefined && requested !== undefined && requested > b.maxRequestTokens)
+      throw new GatewayError(
+        'budget_exceeded',
+        `the request asks for ${requested} tokens, over the per-request cap of ${b.maxRequestTokens} (budget ${b.id})`,
+      );
     if (counters.used(b.key, b.windowMs, now) < b.maxTokens) continue;
     const retryAfter = Math.max(1, Math.ceil((windowStart(b.windowMs, now) + b.windowMs - now) / 1000));
     throw new GatewayError(

@@ -175,7 +175,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
     try {
       if (decision.deny)
         throw new GatewayError('policy_denied', `${decision.deny.message} (rule ${decision.deny.rule})`);
-      checkBudgets(decision, counters, Date.now());
+      checkBudgets(decision, counters, Date.now(), input.maxTokens);
 
       const t = decision.route.provider
         ? deps.upstreams.byProvider(family, decision.route.provider)

@@ -166,6 +166,7 @@ export function evaluate(cb: CompiledBundle, input: PolicyInput): Decision {
       id: b.id,
       key: `${b.id}:${b.scope}:${subject}`,
       maxTokens: b.maxTokens,
+      maxRequestTokens: b.maxRequestTokens,
       windowMs: b.window,
       mode: b.mode,
     });

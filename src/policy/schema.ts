@@ -126,6 +126,8 @@ const budget = z.strictObject({
   classes: z.array(className).min(1).optional(),
   window: duration,
   maxTokens: z.number().int().positive(),
+  /** A per-request cap on the tokens a request may ask for (`max_tokens` and its kin); over it: 429. */
+  maxRequestTokens: z.number().int().positive().optional(),
   /** When the counter store cannot answer: let traffic through (default) or refuse it. */
   mode: z.enum(['failOpen', 'failClosed']).default('failOpen'),
 });
