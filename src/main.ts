@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -61,17 +61,39 @@ function urlOf(server: Server): string {
   return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
 }
 
+const inFlight = new WeakMap<Socket, number>();
+
+/** Tracks requests per socket, so a drain can close sockets that carry none (opened, never or no longer used). */
+function trackSockets(server: Server): Set<Socket> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  server.on('request', (req, res) => {
+    const s = req.socket;
+    inFlight.set(s, (inFlight.get(s) ?? 0) + 1);
+    res.once('close', () => inFlight.set(s, (inFlight.get(s) ?? 1) - 1));
+  });
+  return sockets;
+}
+
 /** Closes a server gracefully: no new connections, idle ones closed as they free up, all closed at the deadline. */
-function drain(server: Server, graceMs: number): Promise<void> {
+function drain(server: Server, graceMs: number, sockets?: Set<Socket>): Promise<void> {
   return new Promise((resolve) => {
-    const tick = setInterval(() => server.closeIdleConnections(), 50);
+    const idle = () => {
+      server.closeIdleConnections();
+      // Node does not count a connection that never carried a request as idle: close those too.
+      if (sockets) for (const s of sockets) if (!inFlight.get(s)) s.destroySoon();
+    };
+    const tick = setInterval(idle, 50);
     const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
     server.close(() => {
       clearInterval(tick);
       clearTimeout(deadline);
       resolve();
     });
-    server.closeIdleConnections();
+    idle();
   });
 }
 
@@ -141,6 +163,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     }),
   });
   const dataServer = await listen(data, config.listeners.data.host, config.listeners.data.port);
+  const dataSockets = trackSockets(dataServer);
   const adminServer = await listen(admin, config.listeners.admin.host, config.listeners.admin.port);
   // Streams can be long: keep the socket timeouts from cutting them; the provider timeouts bound them instead.
   dataServer.requestTimeout = 0;
@@ -173,7 +196,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       stopping ??= (async () => {
         lifecycle.draining = true;
         logger.info({ graceMs }, 'shutting down: draining in-flight requests');
-        await Promise.all([drain(dataServer, graceMs), drain(adminServer, Math.min(graceMs, 1000))]);
+        await Promise.all([
+          drain(dataServer, graceMs, dataSockets),
+          drain(adminServer, Math.min(graceMs, 1000)),
+        ]);
         await rings.stop();
         await savedCounters?.stop();
         await counterStore?.close();

@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
-import { runServe } from '../main.ts';
 import { BUNDLE_USAGE, runBundle } from './bundle.ts';
 import { KILL_USAGE, runKill } from './kill.ts';
 import { ROLLOUT_USAGE, runRollout } from './rollout.ts';
@@ -39,6 +38,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
           process.stderr.write(`ringfence serve: --config FILE is required\n${USAGE}`);
           return 2;
         }
+        // Loaded only here: the other commands talk to a running gateway and start faster without it.
+        const { runServe } = await import('../main.ts');
         await runServe(values.config, {
           port: port(values.port, '--port'),
           adminPort: port(values['admin-port'], '--admin-port'),

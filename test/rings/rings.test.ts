@@ -1,12 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { RingStats, type RingSample } from '../../src/control/ring-stats.ts';
+import { type RingSample, RingStats } from '../../src/control/ring-stats.ts';
 import type { Decision } from '../../src/core/decision.ts';
 import type { PolicyInput } from '../../src/core/policy-input.ts';
 import { decidingRule, diffDecisions } from '../../src/policy/divergence.ts';
 import { evaluateGates, type GateThresholds, gatesPass } from '../../src/rings/gates.ts';
 import { bucketOf, inSlice } from '../../src/rings/select.ts';
 import { ringStateSchema } from '../../src/rings/state.ts';
-import { initialState, promote, rollback, setCanary, startShadow, TransitionError } from '../../src/rings/transitions.ts';
+import {
+  initialState,
+  promote,
+  rollback,
+  setCanary,
+  startShadow,
+  TransitionError,
+} from '../../src/rings/transitions.ts';
 import { checkTriggers } from '../../src/rings/triggers.ts';
 
 const P = `sha256:${'a'.repeat(64)}`;
@@ -96,8 +103,21 @@ describe('canary slice selection', () => {
 });
 
 const T: GateThresholds = {
-  shadowToCanary: { maxCandidatePolicyErrorRate: 0.01, ackMinGroupCount: 2, maxCandidateEvalP95Us: 500, minSamples: 10, minDurationS: 0 },
-  canaryToProduction: { maxErrorRateDelta: 0.05, maxTriggerRateDelta: 0.2, maxLatencyP50DeltaMs: 50, maxLatencyP95DeltaMs: 100, minSamples: 10, minDurationS: 0 },
+  shadowToCanary: {
+    maxCandidatePolicyErrorRate: 0.01,
+    ackMinGroupCount: 2,
+    maxCandidateEvalP95Us: 500,
+    minSamples: 10,
+    minDurationS: 0,
+  },
+  canaryToProduction: {
+    maxErrorRateDelta: 0.05,
+    maxTriggerRateDelta: 0.2,
+    maxLatencyP50DeltaMs: 50,
+    maxLatencyP95DeltaMs: 100,
+    minSamples: 10,
+    minDurationS: 0,
+  },
 };
 
 function sample(p: Partial<RingSample> = {}): RingSample {
@@ -123,7 +143,10 @@ describe('gates', () => {
     for (let i = 0; i < 3; i++) stats.record(sample());
     const r = evaluateGates(shadow, stats, T, Date.now())!;
     expect(r.transition).toBe('shadow_to_canary');
-    expect(r.gates.find((g) => g.name === 'min_samples')).toMatchObject({ verdict: 'insufficient_data', observed: 3 });
+    expect(r.gates.find((g) => g.name === 'min_samples')).toMatchObject({
+      verdict: 'insufficient_data',
+      observed: 3,
+    });
     expect(gatesPass(r.gates)).toBe(false);
   });
 
@@ -135,7 +158,10 @@ describe('gates', () => {
     expect(gatesPass(evaluateGates(shadow, stats, T, Date.now())!.gates)).toBe(true); // one request: below ackMinGroupCount
     stats.record(sample({ divergence: { kinds: ['route'], prodRule: 'a', candRule: 'b' } }));
     const failing = evaluateGates(shadow, stats, T, Date.now())!.gates;
-    expect(failing.find((g) => g.name === 'unacknowledged_divergence_groups')).toMatchObject({ verdict: 'fail', observed: 1 });
+    expect(failing.find((g) => g.name === 'unacknowledged_divergence_groups')).toMatchObject({
+      verdict: 'fail',
+      observed: 1,
+    });
     stats.groups.get('a → b')!.ack = { by: 'op', reason: 'intended', at: '' };
     expect(gatesPass(evaluateGates(shadow, stats, T, Date.now())!.gates)).toBe(true);
   });
@@ -144,7 +170,10 @@ describe('gates', () => {
     const stats = new RingStats('e', Date.now());
     for (let i = 0; i < 20; i++) stats.record(sample({ candidatePolicyError: i < 2, candidateEvalUs: 900 }));
     const g = evaluateGates(shadow, stats, T, Date.now())!.gates;
-    expect(g.find((x) => x.name === 'candidate_policy_error_rate')).toMatchObject({ verdict: 'fail', observed: 0.1 });
+    expect(g.find((x) => x.name === 'candidate_policy_error_rate')).toMatchObject({
+      verdict: 'fail',
+      observed: 0.1,
+    });
     expect(g.find((x) => x.name === 'candidate_eval_p95_us')).toMatchObject({ verdict: 'fail' });
   });
 
@@ -155,12 +184,23 @@ describe('gates', () => {
     for (let i = 0; i < 20; i++) stats.record(sample({ ring: 'canary', error: i < 4 }));
     const g = evaluateGates(canary, stats, T, Date.now())!;
     expect(g.transition).toBe('canary_to_production');
-    expect(g.gates.find((x) => x.name === 'error_rate_delta')).toMatchObject({ verdict: 'fail', observed: 0.2 });
+    expect(g.gates.find((x) => x.name === 'error_rate_delta')).toMatchObject({
+      verdict: 'fail',
+      observed: 0.2,
+    });
   });
 });
 
 describe('rollback triggers', () => {
-  const th = { errorRateFactor: 2, minErrorRate: 0.2, windowS: 60, minSamples: 5, triggerSpikeFactor: 3, latencyP95SlaMs: 1000, leakBlock: true };
+  const th = {
+    errorRateFactor: 2,
+    minErrorRate: 0.2,
+    windowS: 60,
+    minSamples: 5,
+    triggerSpikeFactor: 3,
+    latencyP95SlaMs: 1000,
+    leakBlock: true,
+  };
   it('fires on a canary error rate above k × production, with the figures', () => {
     const stats = new RingStats('e', Date.now() - 1000);
     for (let i = 0; i < 10; i++) stats.record(sample());
@@ -204,7 +244,16 @@ describe('divergence', () => {
       action: 'deny',
       class: 'external',
       route: { provider: 'b', model: 'm2', rule: 'r' },
-      verdicts: [{ stage: 'input', guardrail: 'pii2', detector: 'pii', verdict: 'block', spans: 1, kinds: ['pii.email'] }],
+      verdicts: [
+        {
+          stage: 'input',
+          guardrail: 'pii2',
+          detector: 'pii',
+          verdict: 'block',
+          spans: 1,
+          kinds: ['pii.email'],
+        },
+      ],
       deny: { rule: 'pii2', message: 'x' },
     };
     expect(diffDecisions(base, other)).toEqual(['action', 'class', 'route', 'input_verdicts']);
