@@ -1,0 +1,66 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BENCH_PROVIDER_KEY, type Mode, ringfenceConfig } from '../modes.ts';
+import { type Child, freePort, REPO_DIR, spawnServer } from './children.ts';
+
+/** A server the load goes to, and the process whose CPU and memory are measured. */
+export interface Target {
+  readonly mode: Mode;
+  readonly url: string;
+  readonly pid: number;
+  /** The process this mode started (undefined for `direct`, whose process is the mock). */
+  readonly child: Child | undefined;
+}
+
+/** Starts the bench mock as its own process. */
+export function startMock(nodeArgs: readonly string[] = []): Promise<Child> {
+  return spawnServer({
+    name: 'bench mock',
+    script: 'bench/mock-provider.ts',
+    args: [],
+    nodeArgs,
+    ready: { kind: 'line' },
+  });
+}
+
+/** How to start a mode's server. */
+export interface StartOptions {
+  /** Node flags for the server process, such as --cpu-prof. */
+  readonly nodeArgs?: readonly string[];
+  /** A ringfence checkout to run instead of this one (its bin/ringfence.js). */
+  readonly ringfenceDir?: string;
+}
+
+/** Starts the server of an available mode in front of the mock. */
+export async function startTarget(
+  mode: Mode,
+  mock: Child,
+  tmpDir: string,
+  { nodeArgs = [], ringfenceDir = REPO_DIR }: StartOptions = {},
+): Promise<Target> {
+  const s = mode.server;
+  if (s.kind === 'mock') return { mode, url: mock.url, pid: mock.pid, child: undefined };
+  if (s.kind === 'reference') {
+    const child = await spawnServer({
+      name: mode.name,
+      script: 'bench/reference-proxy.ts',
+      args: ['--upstream', mock.url],
+      nodeArgs,
+      ready: { kind: 'line' },
+    });
+    return { mode, url: child.url, pid: child.pid, child };
+  }
+  const file = join(tmpDir, `${mode.name.replace(/[^a-z0-9]+/gi, '-')}.yaml`);
+  const ctx = { repoDir: REPO_DIR, mockUrl: mock.url };
+  writeFileSync(file, ringfenceConfig(ctx, s.config?.(ctx)));
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const child = await spawnServer({
+    name: mode.name,
+    script: join(ringfenceDir, 'bin', 'ringfence.js'),
+    args: ['serve', '--config', file, '--port', String(port), '--admin-port', String(adminPort)],
+    nodeArgs,
+    env: { BENCH_PROVIDER_KEY },
+    ready: { kind: 'http', url: `http://127.0.0.1:${port}`, probe: `http://127.0.0.1:${adminPort}/readyz` },
+  });
+  return { mode, url: child.url, pid: child.pid, child };
+}
