@@ -62,5 +62,6 @@ export async function startTarget(
     env: { BENCH_PROVIDER_KEY },
     ready: { kind: 'http', url: `http://127.0.0.1:${port}`, probe: `http://127.0.0.1:${adminPort}/readyz` },
   });
+  await s.setup?.(`http://127.0.0.1:${adminPort}`, ctx, `http://127.0.0.1:${port}`);
   return { mode, url: child.url, pid: child.pid, child };
 }
