@@ -7,6 +7,7 @@ import { pullStream, readAll, type StreamHooks } from '../stream.ts';
 import { guardText, type OutputReport, OutputTally } from './guard.ts';
 import { bodyProtocol, streamProtocol } from './protocol.ts';
 import { StreamGuard } from './stream-guard.ts';
+import { UsageObserver } from './usage-observer.ts';
 
 /** What relaying needs to know about the request. */
 export interface RelayContext {
@@ -45,6 +46,22 @@ export async function relay(up: UpstreamResponse, isStream: boolean, ctx: RelayC
         body: pullStream(up.body, { onError: ctx.onError, onClose: (o) => ctx.onDone(tally.report(), o) }),
         headers: up.headers,
       };
+    }
+    if (!guards.length && !checkTools && !ctx.collect) {
+      const usage = new UsageObserver(protocol, tally);
+      const body = pullStream(up.body, {
+        transform: (chunk) => {
+          usage.push(chunk);
+          return chunk;
+        },
+        flush: () => {
+          usage.end();
+          return undefined;
+        },
+        onError: ctx.onError,
+        onClose: (o) => ctx.onDone(tally.report(), o),
+      });
+      return { body, headers: up.headers };
     }
     const guard = new StreamGuard({ cb, cls: decision.class, guards, checkTools, protocol, tally });
     const body = pullStream(up.body, {

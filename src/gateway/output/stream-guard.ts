@@ -29,6 +29,10 @@ export class StreamGuard {
   #first: any;
   #openBlock = false;
   #ended = false;
+  /** Text arrived since the last scan. */
+  #dirty = false;
+  /** Start (in the held text) of a redact match still growing: nothing from here on is released yet. */
+  #deferFrom = Number.POSITIVE_INFINITY;
 
   readonly cb: CompiledBundle;
   readonly cls: string;
@@ -58,14 +62,23 @@ export class StreamGuard {
     return this.tally.blockedBy !== undefined;
   }
 
-  /** Feeds upstream bytes; returns what may be sent to the client now. */
+  /**
+   * Feeds upstream bytes; returns what may be sent to the client now. The held text is scanned once per chunk
+   * (not per frame) and always before anything is released, so the straddle guarantee holds.
+   */
   push(chunk: Uint8Array): string {
     let out = '';
     for (const f of this.#framer.push(chunk)) {
       out += this.#frame(f);
       if (this.blocked) return out;
     }
-    return out;
+    if (!this.guards.length) return out;
+    if (this.#dirty) {
+      this.#dirty = false;
+      this.#scan();
+      if (this.blocked) return out;
+    }
+    return out + this.#release(this.#heldText.length - this.cb.holdBackChars);
   }
 
   /** The upstream ended: a last scan of what is held, then everything left. */
@@ -73,7 +86,7 @@ export class StreamGuard {
     const rest = this.#framer.flush();
     let out = rest ? this.#frame(rest) : '';
     if (this.blocked) return out;
-    this.#scan();
+    this.#scan(true);
     if (this.blocked) return out;
     out += this.#release(Number.POSITIVE_INFINITY);
     this.#ended = true;
@@ -116,29 +129,52 @@ export class StreamGuard {
     if (!this.guards.length) return raw;
     if (data === '[DONE]') {
       // The end marker: everything held is final.
-      this.#scan();
+      this.#dirty = false;
+      this.#scan(true);
       if (this.blocked) return '';
       return this.#release(Number.POSITIVE_INFINITY) + raw;
     }
     this.#held.push({ raw, event, json, text });
     if (text) {
       this.#heldText += text;
-      this.#scan();
-      if (this.blocked) return '';
+      this.#dirty = true;
+      return '';
     }
-    return this.#release(this.#heldText.length - this.cb.holdBackChars);
+    // A text-less frame (message_start, pings, role chunks): when all held text is scanned, what may go, goes now.
+    return this.#dirty ? '' : this.#release(this.#heldText.length - this.cb.holdBackChars);
   }
 
   /** Scans the held text; records verdicts; blocks, or redacts across the held frames. */
-  #scan(): void {
+  /**
+   * Scans the held text; records verdicts; blocks, or redacts. A redact match that reaches into the last
+   * `holdBackChars` may still grow with the next chunk (`a@example.or` before its `g`): it is redacted once it is
+   * clear of that tail (or at the end), and nothing from its start on is released meanwhile.
+   */
+  #scan(final = false): void {
+    this.#deferFrom = Number.POSITIVE_INFINITY;
     if (!this.#heldText) return;
     const hits = scanOutput(this.cb, this.guards, this.#heldText);
-    const spans: Match[] = [];
+    const tail = this.#heldText.length - this.cb.holdBackChars;
+    const now: Match[] = [];
+    let deferred = false;
     for (const { guard, matches } of hits) {
       this.tally.record(guard, matches, this.#base);
-      if (guard.action === 'redact') spans.push(...matches);
+      if (guard.action !== 'redact') continue;
+      for (const m of matches) {
+        if (final || m.end <= tail) now.push(m);
+        else deferred = true;
+      }
     }
-    if (spans.length && !this.blocked) this.#redact(spans);
+    if (this.blocked) return;
+    if (now.length) this.#redact(now);
+    if (!deferred) return;
+    // Offsets moved if something was redacted: find the pending matches where they are now.
+    for (const { guard, matches } of now.length ? scanOutput(this.cb, this.guards, this.#heldText) : hits) {
+      if (guard.action !== 'redact') continue;
+      for (const m of matches)
+        if (m.end > this.#heldText.length - this.cb.holdBackChars)
+          this.#deferFrom = Math.min(this.#deferFrom, m.start);
+    }
   }
 
   /** Replaces each span with a marker, placed in the frame where the span starts; the rest of it is cut. */
@@ -179,7 +215,8 @@ export class StreamGuard {
   }
 
   /** Releases held frames whose text ends at or before `upTo` (relative to the held text). */
-  #release(upTo: number): string {
+  #release(limit: number): string {
+    const upTo = Math.min(limit, this.#deferFrom);
     let out = '';
     let end = 0;
     let n = 0;
@@ -195,6 +232,7 @@ export class StreamGuard {
       this.#held.splice(0, n);
       this.#heldText = this.#heldText.slice(end);
       this.#base += end;
+      this.#deferFrom -= end;
     }
     return out;
   }
