@@ -84,7 +84,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const)
     log(`${sig}: stopping ${liveCount()} server(s)`);
     process.exit(130);
   });
-const limitS = values.profile ? 180 : smoke ? 120 : 900;
+const limitS = values.profile ? 180 : smoke ? 420 : 1800;
 setTimeout(() => {
   log(`time limit of ${limitS} s reached: killing every server`);
   process.exit(3);

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context, Handler } from 'hono';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
@@ -25,7 +26,7 @@ import type { DataEnv, RequestObserver, RequestRecord } from './context.ts';
 import { chargeBudgets, checkBudgets, decide, rewriteRequest } from './enforce.ts';
 import { type OutputReport, observeOutput } from './output/guard.ts';
 import { relay } from './output/relay.ts';
-import { sseErrorFrame } from './stream.ts';
+import { pipeToNode, pullStream, sseErrorFrame } from './stream.ts';
 
 /** What a proxied route needs, built once at start. */
 export interface ProxyDeps {
@@ -269,7 +270,13 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       } catch (err) {
         throw toGatewayError(err, served.providerId, signal);
       }
-      return c.body(relayed.body, up.status as 200, relayed.headers);
+      if (relayed.kind === 'whole') return c.body(relayed.body, up.status as 200, relayed.headers);
+      const outgoing = c.env?.outgoing;
+      if (outgoing) {
+        pipeToNode(relayed.source, outgoing, up.status, relayed.headers, relayed.hooks);
+        return RESPONSE_ALREADY_SENT;
+      }
+      return c.body(pullStream(relayed.source, relayed.hooks), up.status as 200, relayed.headers);
     } catch (err) {
       if (err instanceof GatewayError)
         finish(err.status, err.code === 'policy_denied' ? 'denied' : 'error', undefined, err.code);

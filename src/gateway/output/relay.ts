@@ -1,9 +1,10 @@
+import type { Readable } from 'node:stream';
 import type { Decision } from '../../core/decision.ts';
 import type { ApiKind } from '../../core/policy-input.ts';
 import type { CompiledBundle } from '../../policy/compile.ts';
 import { outputGuardsFor } from '../../policy/evaluate.ts';
 import type { UpstreamResponse } from '../../upstream/forward.ts';
-import { pullStream, readAll, type StreamHooks } from '../stream.ts';
+import { readAll, type StreamHooks } from '../stream.ts';
 import { guardText, type OutputReport, OutputTally } from './guard.ts';
 import { bodyProtocol, streamProtocol } from './protocol.ts';
 import { StreamGuard } from './stream-guard.ts';
@@ -21,11 +22,22 @@ export interface RelayContext {
   readonly collect: boolean;
 }
 
-/** The body and headers to send the client, after output guardrails and tool rules. */
-export interface Relayed {
-  readonly body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer>;
-  readonly headers: Record<string, string | string[]>;
-}
+/**
+ * What to send the client, after output guardrails and tool rules: a whole body, or a stream to relay from
+ * `source` through `hooks` (the caller pipes it straight into the Node response, or wraps it as a web stream).
+ */
+export type Relayed =
+  | {
+      readonly kind: 'whole';
+      readonly body: Uint8Array<ArrayBuffer>;
+      readonly headers: Record<string, string | string[]>;
+    }
+  | {
+      readonly kind: 'stream';
+      readonly source: Readable;
+      readonly hooks: StreamHooks;
+      readonly headers: Record<string, string | string[]>;
+    };
 
 /**
  * Relays a provider response through the output side of the policy: SSE is inspected as it streams (hold-back,
@@ -43,13 +55,15 @@ export async function relay(up: UpstreamResponse, isStream: boolean, ctx: RelayC
     const protocol = streamProtocol(ctx.api);
     if (!protocol || !ok) {
       return {
-        body: pullStream(up.body, { onError: ctx.onError, onClose: (o) => ctx.onDone(tally.report(), o) }),
+        kind: 'stream',
+        source: up.body,
+        hooks: { onError: ctx.onError, onClose: (o) => ctx.onDone(tally.report(), o) },
         headers: up.headers,
       };
     }
     if (!guards.length && !checkTools && !ctx.collect) {
       const usage = new UsageObserver(protocol, tally);
-      const body = pullStream(up.body, {
+      const hooks: StreamHooks = {
         transform: (chunk) => {
           usage.push(chunk);
           return chunk;
@@ -60,19 +74,19 @@ export async function relay(up: UpstreamResponse, isStream: boolean, ctx: RelayC
         },
         onError: ctx.onError,
         onClose: (o) => ctx.onDone(tally.report(), o),
-      });
-      return { body, headers: up.headers };
+      };
+      return { kind: 'stream', source: up.body, hooks, headers: up.headers };
     }
     const guard = new StreamGuard({ cb, cls: decision.class, guards, checkTools, protocol, tally });
-    const body = pullStream(up.body, {
+    const hooks: StreamHooks = {
       transform: (chunk) => guard.push(chunk),
       flush: () => guard.end(),
       stopped: () => guard.blocked,
       stop: () => guard.termination(),
       onError: ctx.onError,
       onClose: (o) => ctx.onDone(tally.report(), o),
-    });
-    return { body, headers: up.headers };
+    };
+    return { kind: 'stream', source: up.body, hooks, headers: up.headers };
   }
 
   const raw = await readAll(up.body);
@@ -80,7 +94,7 @@ export async function relay(up: UpstreamResponse, isStream: boolean, ctx: RelayC
   const type = up.headers['content-type'];
   if (!protocol || !ok || typeof type !== 'string' || !type.includes('json')) {
     ctx.onDone(tally.report(), 'completed');
-    return { body: raw as Uint8Array<ArrayBuffer>, headers: up.headers };
+    return { kind: 'whole', body: raw as Uint8Array<ArrayBuffer>, headers: up.headers };
   }
   // biome-ignore lint/suspicious/noExplicitAny: foreign JSON
   let json: any;
@@ -88,7 +102,7 @@ export async function relay(up: UpstreamResponse, isStream: boolean, ctx: RelayC
     json = JSON.parse(raw.toString('utf8'));
   } catch {
     ctx.onDone(tally.report(), 'completed');
-    return { body: raw as Uint8Array<ArrayBuffer>, headers: up.headers };
+    return { kind: 'whole', body: raw as Uint8Array<ArrayBuffer>, headers: up.headers };
   }
   const usage = protocol.usage(json);
   if (usage) tally.addUsage(usage);
@@ -115,7 +129,7 @@ export async function relay(up: UpstreamResponse, isStream: boolean, ctx: RelayC
     changed = true;
   }
   ctx.onDone(tally.report(), tally.blockedBy ? 'stopped' : 'completed');
-  if (!changed) return { body: raw as Uint8Array<ArrayBuffer>, headers: up.headers };
+  if (!changed) return { kind: 'whole', body: raw as Uint8Array<ArrayBuffer>, headers: up.headers };
   const { 'content-length': _drop, ...headers } = up.headers;
-  return { body: Buffer.from(JSON.stringify(json)) as Uint8Array<ArrayBuffer>, headers };
+  return { kind: 'whole', body: Buffer.from(JSON.stringify(json)) as Uint8Array<ArrayBuffer>, headers };
 }
