@@ -1,18 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockProvider, startMockProvider } from '../../src/providers/mock/server.ts';
+import { killAll, listening, type Proc, spawnRingfence } from '../helpers/processes.ts';
 import { APP_KEY, PROVIDER_KEY, stackConfig, writeConfig } from '../helpers/stack.ts';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'ringfence.js');
-/** Node 24 runs the TypeScript sources; under npm/npx that is this process's node, else the pinned one. */
-const NODE =
-  Number(process.versions.node.split('.')[0]) >= 24
-    ? process.execPath
-    : join(ROOT, 'node_modules', 'node', 'bin', 'node');
 
 /** The assistant text of a chat completion or of an Anthropic message. */
 async function replyText(res: Response): Promise<string | undefined> {
@@ -23,60 +14,8 @@ async function replyText(res: Response): Promise<string | undefined> {
   return b.choices?.[0]?.message.content ?? b.content?.[0]?.text;
 }
 
-/** A spawned `ringfence` process with its output collected. */
-interface Proc {
-  readonly child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  /** Resolves with the exit code (or the signal name) when the process ends. */
-  readonly exited: Promise<number | string>;
-}
-
-const running = new Set<ChildProcess>();
-
 function ringfence(args: string[], env: Record<string, string> = {}): Proc {
-  // A clean environment: only what the gateway needs, so nothing from the test runner leaks in.
-  const child = spawn(NODE, [BIN, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(child);
-  const proc: Proc = {
-    child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) =>
-      child.on('exit', (code, signal) => {
-        running.delete(child);
-        resolve(code ?? signal ?? -1);
-      }),
-    ),
-  };
-  child.stdout?.on('data', (d: Buffer) => {
-    proc.stdout += d.toString('utf8');
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    proc.stderr += d.toString('utf8');
-  });
-  return proc;
-}
-
-/** Waits for the `ringfence listening` log line and returns its URLs. */
-async function listening(p: Proc, timeoutMs = 20_000): Promise<{ dataUrl: string; adminUrl: string }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    // Whole lines only: the last one may still be half-written.
-    for (const line of p.stdout.split('\n').slice(0, -1)) {
-      if (!line.startsWith('{')) continue;
-      const rec = JSON.parse(line) as { msg?: string; dataUrl?: string; adminUrl?: string };
-      if (rec.msg === 'ringfence listening' && rec.dataUrl && rec.adminUrl)
-        return { dataUrl: rec.dataUrl, adminUrl: rec.adminUrl };
-    }
-    if (p.child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`gateway did not start (exit ${p.child.exitCode}):\n${p.stdout}\n${p.stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return spawnRingfence(args, { env });
 }
 
 /** Resolves with the exit code, or rejects after `ms`. */
@@ -102,7 +41,7 @@ function freshRequest(url: string): Promise<number | string> {
 }
 
 afterAll(() => {
-  for (const c of running) c.kill('SIGKILL');
+  killAll();
 });
 
 // Each run boots Node (about half a second of CPU): independent runs start side by side.

@@ -9,7 +9,6 @@
  *
  * The steps share one gateway and run in order; a failed step fails the ones after it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,17 +16,12 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type MockProvider, startMockProvider } from '../../src/providers/mock/server.ts';
+import { killAll, listening, type Proc, ROOT, spawnRingfence as spawnProcess } from '../helpers/processes.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'ringfence.js');
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'rings');
 const PRODUCTION_FILE = join(FIXTURES, 'production.yaml');
 const CANDIDATE_FILE = join(FIXTURES, 'candidate.yaml');
 /** Node 24 runs the TypeScript sources; under npm/npx that is this process's node, else the pinned one. */
-const NODE =
-  Number(process.versions.node.split('.')[0]) >= 24
-    ? process.execPath
-    : join(ROOT, 'node_modules', 'node', 'bin', 'node');
 
 type App = 'web' | 'jobs' | 'other';
 const APP_KEYS: Record<App, string> = {
@@ -105,45 +99,13 @@ rings:
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
 
-interface Proc {
-  readonly child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  /** The exit code, or the signal's name. */
-  readonly exited: Promise<number | string>;
-}
-
-const running = new Set<ChildProcess>();
-
 function spawnRingfence(args: string[], killAfterMs?: number): Proc {
-  // A clean environment: only what the gateway and the CLI need. The compile cache (shared by every process of
-  // this file, in its temp dir) spares each of the ~20 CLI runs most of Node's TypeScript start-up cost.
-  const child = spawn(NODE, [BIN, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: join(dir, 'node-cache'), ...ENV },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  // The compile cache (shared by every process of this file, in its temp dir) spares each of the ~20 CLI runs
+  // most of Node's TypeScript start-up cost.
+  return spawnProcess(args, {
+    env: { NODE_COMPILE_CACHE: join(dir, 'node-cache'), ...ENV },
+    ...(killAfterMs === undefined ? {} : { killAfterMs }),
   });
-  running.add(child);
-  const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-  const proc: Proc = {
-    child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) =>
-      child.on('exit', (code, signal) => {
-        running.delete(child);
-        if (timer) clearTimeout(timer);
-        resolve(code ?? signal ?? -1);
-      }),
-    ),
-  };
-  child.stdout?.on('data', (d: Buffer) => {
-    proc.stdout += d.toString('utf8');
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    proc.stderr += d.toString('utf8');
-  });
-  return proc;
 }
 
 interface Gateway {
@@ -155,29 +117,14 @@ interface Gateway {
 
 async function startGateway(configFile: string): Promise<Gateway> {
   const proc = spawnRingfence(['serve', '--config', configFile, '--port', '0', '--admin-port', '0']);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    // Whole lines only: the last one may still be half-written.
-    for (const line of proc.stdout.split('\n').slice(0, -1)) {
-      if (!line.startsWith('{')) continue;
-      const rec = JSON.parse(line) as { msg?: string; dataUrl?: string; adminUrl?: string };
-      if (rec.msg === 'ringfence listening' && rec.dataUrl && rec.adminUrl) {
-        const base = `${rec.dataUrl}/v1`;
-        const client = (app: App) => new OpenAI({ apiKey: APP_KEYS[app], baseURL: base, maxRetries: 0 });
-        return {
-          proc,
-          dataUrl: rec.dataUrl,
-          adminUrl: rec.adminUrl,
-          clients: { web: client('web'), jobs: client('jobs'), other: client('other') },
-        };
-      }
-    }
-    if (proc.child.exitCode !== null || Date.now() > deadline) {
-      proc.child.kill('SIGKILL');
-      throw new Error(`gateway did not start (exit ${proc.child.exitCode}):\n${proc.stdout}\n${proc.stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const { dataUrl, adminUrl } = await listening(proc);
+  const client = (app: App) => new OpenAI({ apiKey: APP_KEYS[app], baseURL: `${dataUrl}/v1`, maxRetries: 0 });
+  return {
+    proc,
+    dataUrl,
+    adminUrl,
+    clients: { web: client('web'), jobs: client('jobs'), other: client('other') },
+  };
 }
 
 /** SIGTERM, and the exit code (bounded: SIGKILL after 10 s). */
@@ -436,7 +383,7 @@ beforeEach(({ onTestFailed }) =>
 );
 
 afterAll(async () => {
-  for (const c of running) c.kill('SIGKILL');
+  killAll();
   if (mockB) mockB.fault = undefined;
   await Promise.all([mockA?.close(), mockB?.close()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
