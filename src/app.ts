@@ -26,6 +26,8 @@ export interface GatewayDeps {
   readonly lifecycle: Lifecycle;
   /** Receives one record per governed request after its response ends. */
   readonly observe?: RequestObserver;
+  /** Told of each API request refused before it had a policy input (auth, body, route), by error code. */
+  readonly onRejected?: (code: string) => void;
   /** Prometheus registry served at GET /metrics on the admin listener. */
   readonly metrics?: Registry;
   /** The admin API, mounted under /admin/v1 on the admin listener only. */
@@ -56,6 +58,12 @@ export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: 
   const { loaded, upstreams, rings, counters, breakers, logger, lifecycle, observe } = deps;
   const data = new Hono<DataEnv>();
   data.use(requestId());
+  const onRejected = deps.onRejected;
+  if (onRejected)
+    data.use('/v1/*', async function rejected(c, next) {
+      await next();
+      if (!c.get('governed') && c.res.status >= 400) onRejected(c.get('errorCode') ?? String(c.res.status));
+    });
   health(data, lifecycle);
   data.use('/v1/*', async function draining(c, next) {
     if (lifecycle.draining) return fail(c, 'not_ready', 'gateway is shutting down', { connection: 'close' });

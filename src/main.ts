@@ -3,17 +3,22 @@ import type { AddressInfo, Socket } from 'node:net';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
-import type { Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import { createGateway } from './app.ts';
 import { type ConfigOverrides, type LoadedConfig, loadConfig } from './config/load.ts';
 import { adminApi } from './control/admin-api.ts';
+import { AuditLog } from './control/audit.ts';
 import { MemoryCounters } from './control/counters.ts';
 import { persistCounters } from './control/counters-persist.ts';
 import { openFileStore } from './control/file-store.ts';
+import { Governance } from './control/governance.ts';
 import { memoryStore } from './control/memory-store.ts';
+import type { GateOverride } from './control/override-schema.ts';
 import { sampleOf } from './control/ring-sample.ts';
 import { RingsController } from './control/rings-controller.ts';
 import type { DataEnv, Lifecycle, RequestObserver } from './gateway/context.ts';
+import { Pricing } from './observability/cost.ts';
+import { DecisionLog, drained, openSink, type Sink } from './observability/decision-log.ts';
 import { createLogger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { allowAllBundle } from './policy/builtin.ts';
@@ -43,6 +48,7 @@ export interface RunningGateway {
   readonly logger: Logger;
   readonly upstreams: Upstreams;
   readonly rings: RingsController;
+  readonly governance: Governance;
   /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes everything. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -109,7 +115,21 @@ function loadProductionBundle(loaded: LoadedConfig): CompiledBundle {
 export async function startGateway(opts: StartOptions): Promise<RunningGateway> {
   const loaded = loadConfig(opts.configFile, opts.env, opts.overrides);
   const { config } = loaded;
-  const logger = opts.logger ?? createLogger(config.log.level);
+  const dl = config.log.decisions;
+  // Process log and decision log share one async stdout destination (one buffer: lines never interleave).
+  const stdout = opts.logger ? undefined : openSink('stdout', dl.bufferBytes);
+  const logger = opts.logger ?? createLogger(config.log.level, stdout);
+  const decisionSink: Sink | undefined = !dl.enabled
+    ? undefined
+    : dl.destination === 'stdout'
+      ? (stdout ?? ((logger as unknown as Record<symbol, Sink>)[pino.symbols.streamSym] as Sink))
+      : openSink(
+          dl.destination === 'stderr' || isAbsolute(dl.destination)
+            ? dl.destination
+            : resolve(dirname(loaded.file), dl.destination),
+          dl.bufferBytes,
+        );
+  const ownsDecisionSink = decisionSink !== undefined && dl.destination !== 'stdout';
   const needsMock = Object.values(config.providers).some((p) => p.kind === 'mock' && !p.baseUrl);
   const mock: MockProvider | undefined = needsMock ? await startMockProvider({ record: 0 }) : undefined;
   const upstreams = createUpstreams(loaded, mock?.url);
@@ -124,20 +144,62 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const counters = new MemoryCounters();
   const counterStore = stateDir ? await openFileStore(join(stateDir, 'counters')) : undefined;
   const savedCounters = counterStore ? await persistCounters(counters, counterStore, logger) : undefined;
+  // The audit trail is verified before anything is appended to it: a tampered trail stops the start.
+  const audit = await AuditLog.open(store, {
+    ...(opts.env.RINGFENCE_AUDIT_SIGNING_KEY ? { signingKey: opts.env.RINGFENCE_AUDIT_SIGNING_KEY } : {}),
+    logger,
+  });
   const rings = await RingsController.open({
     store,
     logger,
+    audit,
     thresholds: config.rings,
     providers: Object.keys(config.providers),
     bootstrap: loadProductionBundle(loaded),
   });
   rings.start();
-  const metrics = new Metrics();
+  const pricing = new Pricing(config.providers);
+  const metrics = new Metrics(pricing);
   metrics.follow(breakers);
   metrics.ring(rings.runtime.snapshot());
+  metrics.bundles(rings.placements());
+  rings.subscribe((e) => {
+    if (e.kind === 'changed') {
+      metrics.ring(rings.runtime.snapshot());
+      metrics.bundles(rings.placements());
+    } else metrics.ringEvent(e);
+  });
+  const governance = await Governance.open({
+    rings,
+    store,
+    audit,
+    logger,
+    approvalTtlMs: config.governance.approvalTtlS * 1000,
+    nonOverridableGates: config.governance.nonOverridableGates,
+  });
+  const overridesChanged = (active: readonly GateOverride[]) => {
+    metrics.overridesActive.set(active.length);
+    metrics.overrideExpiry.reset();
+    for (const o of active)
+      for (const g of o.gates)
+        if (o.expiry.expiresAt)
+          metrics.overrideExpiry.labels(g.name).set(Date.parse(o.expiry.expiresAt) / 1000);
+  };
+  governance.onOverrides = overridesChanged;
+  overridesChanged(governance.active());
+  governance.start(config.governance.expiryCheckIntervalMs);
+  const decisions = decisionSink
+    ? new DecisionLog({
+        sink: decisionSink,
+        pricing,
+        maxContentChars: dl.maxContentChars,
+        counts: { written: () => metrics.logEvents.inc(), dropped: () => metrics.logDropped.inc() },
+      })
+    : undefined;
   const observe: RequestObserver = (record, snap) => {
     rings.record(snap, sampleOf(record));
     metrics.observe(record, snap);
+    decisions?.write(record);
     opts.observe?.(record, snap);
   };
   const { data, admin } = createGateway({
@@ -149,9 +211,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     logger,
     lifecycle,
     observe,
+    onRejected: (code) => metrics.rejected.labels(code).inc(),
     metrics: metrics.registry,
     adminApi: adminApi({
       rings,
+      governance,
+      audit: { log: audit, store, stateDir },
       tokens: loaded.adminTokens,
       logger,
       probe: createProbe({
@@ -192,6 +257,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     logger,
     upstreams,
     rings,
+    governance,
     shutdown(graceMs = config.limits.shutdownGraceMs) {
       stopping ??= (async () => {
         lifecycle.draining = true;
@@ -200,6 +266,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
           drain(dataServer, graceMs, dataSockets),
           drain(adminServer, Math.min(graceMs, 1000)),
         ]);
+        await governance.stop();
         await rings.stop();
         await savedCounters?.stop();
         await counterStore?.close();
@@ -207,8 +274,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
         await upstreams.close();
         await store.close();
         await mock?.close();
+        await decisions?.close(ownsDecisionSink);
         logger.info('stopped');
         logger.flush();
+        if (stdout) await drained(stdout, 2000);
       })();
       return stopping;
     },

@@ -1,14 +1,18 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
+import { APPROVALS_USAGE, runApprovals } from './approvals.ts';
+import { AUDIT_USAGE, runAudit } from './audit.ts';
 import { BUNDLE_USAGE, runBundle } from './bundle.ts';
+import { GATE_USAGE, runGate } from './gate.ts';
 import { KILL_USAGE, runKill } from './kill.ts';
+import { OVERRIDE_USAGE, runOverride } from './override.ts';
 import { ROLLOUT_USAGE, runRollout } from './rollout.ts';
 
 const USAGE = `usage: ringfence <command> [options]
 
 commands:
   serve --config FILE [--port N] [--admin-port N]   run the gateway
-${BUNDLE_USAGE}${ROLLOUT_USAGE}${KILL_USAGE}  help                                              this text
+${BUNDLE_USAGE}${ROLLOUT_USAGE}${APPROVALS_USAGE}${KILL_USAGE}${GATE_USAGE}${OVERRIDE_USAGE}${AUDIT_USAGE}  help                                              this text
 `;
 
 function port(v: string | undefined, flag: string): number | undefined {
@@ -50,6 +54,14 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return rest[0] === 'push' ? runRollout('push', rest.slice(1)) : runBundle(rest);
       case 'rollout':
         return runRollout('rollout', rest);
+      case 'approvals':
+        return runApprovals(rest);
+      case 'audit':
+        return runAudit(rest);
+      case 'gate':
+        return runGate(rest);
+      case 'override':
+        return runOverride(rest);
       case 'kill':
       case 'restore':
       case 'drill':

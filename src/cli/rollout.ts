@@ -8,8 +8,9 @@ export const ROLLOUT_USAGE = `  bundle push FILE                                
   rollout status [--json]                           rings, bundles, slice, live gate table
   rollout shadow FILE|ID                            put a bundle in shadow (pushes FILE first)
   rollout canary [--apps A,B] [--classes C,D] [--percent N]
-                                                    enter canary from shadow (gated), or change the slice
-  rollout promote                                   canary → production (gated)
+                                                    enter canary or widen its slice: requests an approval
+                                                    (two keys); narrowing the slice applies at once
+  rollout promote                                   canary → production: requests an approval (two keys)
   rollout rollback --reason TEXT                    drop the candidate, or revert production one step
   rollout gates                                     the gate table of the next transition
   rollout divergence [--json]                       divergence groups (production rule → candidate rule)
@@ -39,6 +40,18 @@ export function formatGates(transition: string | null | undefined, gates: readon
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join('  ');
   return `gates for ${transition.replaceAll('_', ' ')}:\n${[line(head), ...rows.map(line)].join('\n')}\n`;
+}
+
+interface PendingApproval {
+  id: string;
+  expiresAt: string;
+  ask: { action: string };
+}
+
+/** What a requester is told after asking for a high-risk action. */
+export function pendingApproval(a: PendingApproval): string {
+  return `${a.ask.action} requested: approval ${a.id} (high risk) waits for a second key until ${a.expiresAt}.
+an approver (a different identity) runs: ringfence approvals approve ${a.id}`;
 }
 
 function out(s: string): void {
@@ -113,6 +126,10 @@ export async function runRollout(command: 'push' | 'rollout', argv: string[]): P
         const slice: Record<string, unknown> = { apps: list(values.apps), classes: list(values.classes) };
         if (values.percent !== undefined) slice.percent = Number(values.percent);
         const s = await adminCall(t, 'POST', '/rollout/canary', slice);
+        if (s.approval) {
+          out(pendingApproval(s.approval as PendingApproval));
+          return 0;
+        }
         out(
           `canary: slice ${JSON.stringify((s.candidate as { slice: unknown }).slice)} (state version ${s.version})`,
         );
@@ -120,9 +137,7 @@ export async function runRollout(command: 'push' | 'rollout', argv: string[]): P
       }
       case 'promote': {
         const s = await adminCall(t, 'POST', '/rollout/promote', {});
-        out(
-          `promoted: production is ${(s.production as { bundleId: string }).bundleId} (state version ${s.version})`,
-        );
+        out(pendingApproval(s.approval as PendingApproval));
         return 0;
       }
       case 'rollback': {

@@ -116,6 +116,16 @@ const provider = z
     connections: z.number().int().positive().default(128),
     timeouts: timeouts.default({ connectMs: 10_000, headersMs: 300_000, bodyMs: 300_000 }),
     breaker: breaker.prefault({}),
+    /**
+     * Prices per million tokens by model (`*` for the provider's other models), for the cost estimate in the
+     * decision log and `ringfence_cost_usd_total`. A model without a price is logged without a cost.
+     */
+    pricing: z
+      .record(
+        z.string().min(1),
+        z.strictObject({ inputPerMTok: z.number().nonnegative(), outputPerMTok: z.number().nonnegative() }),
+      )
+      .default({}),
   })
   .refine((p) => p.kind === 'mock' || p.baseUrl !== undefined, {
     message: 'baseUrl is required unless kind is mock',
@@ -243,6 +253,9 @@ export const configSchema = z
                 maxLatencyP95DeltaMs: z.number().nonnegative().default(25),
                 minSamples: z.number().int().nonnegative().default(500),
                 minDurationS: z.number().nonnegative().default(900),
+                /** Promotion needs a passed kill-switch drill within `drillMaxAgeDays`; a failed last drill always blocks. */
+                requireDrill: z.boolean().default(false),
+                drillMaxAgeDays: z.number().positive().default(30),
               })
               .prefault({}),
           })
@@ -259,6 +272,17 @@ export const configSchema = z
             checkIntervalMs: z.number().int().positive().default(1000),
           })
           .prefault({}),
+      })
+      .prefault({}),
+    /** Two-key approvals and gate overrides (docs/governance.md). */
+    governance: z
+      .strictObject({
+        /** How long a high-risk request waits for its second key. */
+        approvalTtlS: z.number().int().positive().default(3600),
+        /** Gates no override may pass, on top of the built-in ones (policy errors, leak blocks, failed drills). */
+        nonOverridableGates: z.array(z.string().min(1)).default([]),
+        /** How often override expiry (time box, traffic cap, auto-revert, re-evaluation) is checked. */
+        expiryCheckIntervalMs: z.number().int().positive().default(1000),
       })
       .prefault({}),
     /** Admin API tokens: each an identity with roles. Tokens are stored as sha256 hashes or read from env. */
@@ -285,8 +309,26 @@ export const configSchema = z
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /**
+         * The decision log: one DecisionEventV1 JSON line per request, written after the response ends through an
+         * async buffer of at most `bufferBytes`; when the sink cannot keep up, events are dropped and counted.
+         */
+        decisions: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            /** `stdout` (shared with the process log), `stderr`, or a file path (relative to the config file). */
+            destination: z.string().min(1).default('stdout'),
+            bufferBytes: z
+              .number()
+              .int()
+              .min(65_536)
+              .default(4 * 1024 * 1024),
+            /** Longest prompt or response text kept per event when the bundle lets content be logged. */
+            maxContentChars: z.number().int().nonnegative().default(4096),
+          })
+          .prefault({}),
       })
-      .default({ level: 'info' }),
+      .prefault({}),
   })
   .superRefine((cfg, ctx) => {
     checkFallbacks(cfg.providers, cfg.fallbacks, ctx);

@@ -6,9 +6,12 @@ import { BundleError } from '../policy/load.ts';
 import { sliceSchema } from '../rings/state.ts';
 import { TransitionError } from '../rings/transitions.ts';
 import type { ProbeResult } from '../upstream/probe.ts';
+import { type AuditLog, rawAuditText } from './audit.ts';
 import { runDrill } from './drill.ts';
+import { type Ask, Governance, GovernanceError } from './governance.ts';
+import { overrideExpirySchema } from './override-schema.ts';
 import { GateBlockedError, type RingsController } from './rings-controller.ts';
-import { StoreConflictError } from './store.ts';
+import { type ControlStore, StoreConflictError } from './store.ts';
 
 /** Admin roles. viewer reads; operator changes rings; sre rolls back and kills; approver is the second key. */
 export type Role = AdminIdentity['roles'][number];
@@ -55,6 +58,18 @@ function requireRole(...roles: Role[]): MiddlewareHandler<AdminEnv> {
 
 const reasonBody = z.strictObject({ reason: z.string().min(3, 'a reason is required') });
 const shadowBody = z.strictObject({ bundleId: z.string().regex(/^sha256:[a-f0-9]{64}$/) });
+const overrideBody = z.strictObject({
+  gates: z.array(z.strictObject({ name: z.string().min(1), confidenceNote: z.string().min(1) })).min(1),
+  rationale: z.string().min(20, 'a rationale of at least 20 characters'),
+  evidence: z.strictObject({
+    sampleSize: z.number().int().nonnegative(),
+    severityMix: z.record(z.string(), z.number().int().nonnegative()),
+    mitigation: z.string().min(1),
+    links: z.array(z.string()).default([]),
+  }),
+  expiry: overrideExpirySchema,
+  onExpiry: z.enum(['block_widening', 'rollback']),
+});
 const ackBody = z.strictObject({
   group: z.string().min(1),
   reason: z.string().min(3, 'a reason is required'),
@@ -123,11 +138,13 @@ export function rolloutStatus(rings: RingsController) {
  */
 export function adminApi(deps: {
   rings: RingsController;
+  governance: Governance;
+  audit?: { log: AuditLog; store: ControlStore; stateDir: string | undefined };
   tokens: ReadonlyMap<string, AdminIdentity>;
   logger: Logger;
   probe?: (target: string) => Promise<ProbeResult>;
 }): Hono<AdminEnv> {
-  const { rings, logger } = deps;
+  const { rings, logger, governance } = deps;
   const api = new Hono<AdminEnv>();
   api.use('*', authenticate(deps.tokens));
   const read = requireRole('viewer', 'operator', 'sre', 'approver');
@@ -153,6 +170,24 @@ export function adminApi(deps: {
     await rings.ack(b.group, actor(c), b.reason);
     return c.json({ acknowledged: b.group });
   });
+  // The audit trail: raw journal bytes (for `ringfence audit verify --admin`), or records with their verification.
+  api.get('/audit', read, async (c) => {
+    const a = deps.audit;
+    if (!a) return adminError(c, 501, 'not_available', 'no audit trail configured');
+    const head = a.log.head();
+    c.header('x-ringfence-audit-head', `${head.seq}:${head.hash}`);
+    if (c.req.query('format') === 'raw')
+      return c.body(await rawAuditText(a.store, a.stateDir), 200, {
+        'content-type': 'text/plain; charset=utf-8',
+      });
+    const v = await a.log.verify();
+    const kind = c.req.query('kind');
+    const since = c.req.query('since');
+    const records = v.records.filter(
+      (r) => (!kind || r.kind === kind || r.kind.startsWith(`${kind}.`)) && (!since || r.at >= since),
+    );
+    return c.json({ ok: v.ok, head: v.head, firstBad: v.firstBad ?? null, records });
+  });
   api.get('/bundles', read, async (c) => c.json({ bundles: await rings.listBundles() }));
   api.get('/bundles/:id', read, async (c) => {
     const cb = await rings.getBundle(c.req.param('id')).catch(() => undefined);
@@ -161,7 +196,7 @@ export function adminApi(deps: {
   });
   api.post('/bundles', operate, async (c) => {
     const text = await c.req.text();
-    const r = await rings.registerBundle(text, 'upload');
+    const r = await rings.registerBundle(text, 'upload', c.get('who').id);
     logger.info({ by: c.get('who').id, bundle: r }, 'bundle registered');
     return c.json(r, r.created ? 201 : 200);
   });
@@ -169,11 +204,55 @@ export function adminApi(deps: {
     const b = await json(c, shadowBody);
     return c.json(await rings.shadow(b.bundleId, actor(c)));
   });
-  api.post('/rollout/canary', operate, async (c) => {
+  // High-risk actions are requests: 202 with the approval a different identity must grant (POST /approvals/:id/approve).
+  const ask = async (c: Context<AdminEnv>, a: Ask) => {
+    const req = await governance.ask(a, c.get('who'));
+    return c.json(
+      {
+        approval: req,
+        message: `${a.action} is high-risk: approval ${req.id} must be approved by a different identity with the approver role before ${req.expiresAt}`,
+      },
+      202,
+    );
+  };
+  api.post('/rollout/canary', async (c) => {
     const slice = await json(c, sliceSchema);
+    const action = governance.classifyCanary(slice);
+    if (action !== 'canary.narrow') return ask(c, { action, slice });
+    Governance.authorize(action, c.get('who'));
     return c.json(await rings.canary(slice, actor(c)));
   });
-  api.post('/rollout/promote', operate, async (c) => c.json(await rings.promote(actor(c))));
+  api.post('/rollout/promote', async (c) => ask(c, { action: 'promote' }));
+  api.post('/overrides', async (c) => {
+    const b = await json(c, overrideBody);
+    return ask(c, { action: 'override', override: b });
+  });
+  api.get('/overrides', read, (c) =>
+    c.json({
+      overrides: governance.allOverrides().map((r) => r.override),
+      records: governance.allOverrides(),
+      active: governance.active(),
+      wideningBlockedBy: governance.wideningBlocked() ?? null,
+    }),
+  );
+  api.get('/approvals', read, (c) => {
+    const status = c.req.query('status');
+    const all = governance.requests();
+    return c.json({ approvals: status ? all.filter((r) => r.status === status) : all });
+  });
+  api.get('/approvals/:id', read, (c) => {
+    const r = governance.request(c.req.param('id'));
+    return r ? c.json(r) : adminError(c, 404, 'not_found', `no approval request ${c.req.param('id')}`);
+  });
+  api.post('/approvals/:id/approve', async (c) => {
+    const b = await json(c, z.strictObject({ reason: z.string().optional() }));
+    const r = await governance.approve(c.req.param('id'), c.get('who'), b.reason);
+    return c.json(r);
+  });
+  api.post('/approvals/:id/reject', async (c) => {
+    const b = await json(c, reasonBody);
+    return c.json(await governance.reject(c.req.param('id'), c.get('who'), b.reason));
+  });
   api.post('/rollout/rollback', revert, async (c) => {
     const b = await json(c, reasonBody);
     return c.json(await rings.rollback(actor(c), b.reason));
@@ -205,6 +284,7 @@ export function adminApi(deps: {
   api.get('/drills', read, async (c) => c.json({ drills: await rings.drills() }));
 
   api.onError((err, c) => {
+    if (err instanceof GovernanceError) return adminError(c, err.status, err.code, err.message, err.details);
     if (err instanceof HTTPBadRequest) return adminError(c, 400, 'invalid_request', err.message);
     if (err instanceof BundleError)
       return adminError(c, 400, 'invalid_bundle', err.message, { issues: err.issues });

@@ -15,7 +15,7 @@ const ERROR_CODES = new Set([
 export function sampleOf(r: RequestRecord): RingSample {
   const error = r.errorCode ? ERROR_CODES.has(r.errorCode) : r.status >= 500 || r.outcome === 'failed';
   const triggered =
-    r.decision.verdicts.some((v) => v.verdict !== 'pass') ||
+    (r.decision?.verdicts.some((v) => v.verdict !== 'pass') ?? false) ||
     (r.output?.verdicts.some((v) => v.verdict !== 'pass') ?? false);
   const leakBlock = r.output?.verdicts.some((v) => v.verdict === 'block') ?? false;
   const [prod, cand] = r.ring === 'canary' ? [r.shadow, r.decision] : [r.decision, r.shadow];

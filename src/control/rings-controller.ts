@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.ts';
 import { canonicalJson } from '../policy/canonical.ts';
 import { type CompiledBundle, compileBundle } from '../policy/compile.ts';
 import { parseBundle } from '../policy/load.ts';
-import { evaluateGates, type GateResult, gatesPass } from '../rings/gates.ts';
+import { type DrillEvidence, evaluateGates, type GateResult, gatesPass } from '../rings/gates.ts';
 import { RingRuntime, type RingSnapshot, type RingRuntime as Runtime } from '../rings/runtime.ts';
 import { type RingState, ringStateSchema, type Slice } from '../rings/state.ts';
 import {
@@ -60,6 +60,17 @@ function epochOf(s: RingState): string {
  * compare-and-set), the statistics of the current stage, gates, automatic rollback. It swaps the runtime's
  * snapshot once per change; the data plane never waits for it.
  */
+/** Where control-plane changes are recorded: the hash-chained audit trail (`audit.ts`). */
+export interface AuditSink {
+  append(kind: string, actor: string, data: Record<string, unknown>, changeId?: string): Promise<unknown>;
+}
+
+/** What the metrics follow: every applied change (with the new snapshot), promotions and rollbacks. */
+export type RingEvent =
+  | { readonly kind: 'changed' }
+  | { readonly kind: 'promotion'; readonly to: 'shadow' | 'canary' | 'production' }
+  | { readonly kind: 'rollback'; readonly trigger: string };
+
 export class RingsController {
   readonly runtime: Runtime;
   readonly #store: ControlStore;
@@ -70,7 +81,11 @@ export class RingsController {
   readonly #acks = new Map<string, { by: string; reason: string; at: string }>();
   #chain: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
+  #listeners: Array<(e: RingEvent) => void> = [];
+  #audit: AuditSink | undefined;
   lastRollback: RollbackRecord | undefined;
+  /** The last kill-switch drill: rollback-readiness evidence for the promotion gates. */
+  lastDrill: DrillEvidence | undefined;
 
   private constructor(
     store: ControlStore,
@@ -96,10 +111,13 @@ export class RingsController {
     thresholds: Thresholds;
     providers: readonly string[];
     bootstrap: CompiledBundle;
+    /** The hash-chained audit trail every control-plane change is appended to. */
+    audit?: AuditSink;
   }): Promise<RingsController> {
     const { store, logger, bootstrap } = opts;
     const placeholder = new RingRuntime(undefined as unknown as RingSnapshot);
     const c = new RingsController(store, logger, opts.thresholds, opts.providers, placeholder);
+    c.#audit = opts.audit;
     c.#bundles.set(bootstrap.id, bootstrap);
     const raw = await store.loadState<RingState>();
     let state: RingState;
@@ -107,6 +125,12 @@ export class RingsController {
       await store.putBundle(bootstrap.id, canonicalJson(bootstrap.loaded.bundle));
       state = initialState(bootstrap.id, { by: 'bootstrap', at: new Date() });
       await store.saveState(state, undefined);
+      await c.#audited(
+        'ring.entered',
+        'bootstrap',
+        { ring: 'production', bundleId: bootstrap.id, at: state.production.at },
+        state.changeId,
+      );
     } else {
       const parsed = ringStateSchema.safeParse(raw);
       if (!parsed.success)
@@ -131,6 +155,10 @@ export class RingsController {
       c.#acks.set(`${ev.epoch}|${ev.group}`, { by: ev.by, reason: ev.reason, at: ev.at });
     const rollbacks = (await store.readEvents('rollbacks')).events as RollbackRecord[];
     c.lastRollback = rollbacks.at(-1);
+    const drill = (await store.readEvents('drills')).events.at(-1) as
+      | { passed: boolean; at: string }
+      | undefined;
+    if (drill) c.lastDrill = { ok: drill.passed, at: drill.at };
     placeholder.swap(await c.#snapshotOf(state, undefined));
     return c;
   }
@@ -181,6 +209,7 @@ export class RingsController {
     const snap = await this.#snapshotOf(next, cur);
     await this.#store.saveState(next, cur.state.version);
     this.runtime.swap(snap);
+    this.#emit({ kind: 'changed' });
     this.#logger.info(
       {
         version: next.version,
@@ -197,6 +226,7 @@ export class RingsController {
   registerBundle(
     text: string,
     source: string,
+    by = 'system',
   ): Promise<{ id: string; name: string; version: string; created: boolean }> {
     return this.#serial(async () => {
       const loaded = parseBundle(text, source, { providers: this.#providers });
@@ -204,6 +234,13 @@ export class RingsController {
       const cb = this.#bundles.get(loaded.id) ?? compileBundle(loaded);
       await this.#store.putBundle(cb.id, canonicalJson(loaded.bundle));
       this.#bundles.set(cb.id, cb);
+      if (created)
+        await this.#audited('bundle.registered', by, {
+          bundleId: cb.id,
+          name: cb.name,
+          version: cb.version,
+          source,
+        });
       return { id: cb.id, name: cb.name, version: cb.version, created };
     });
   }
@@ -224,32 +261,121 @@ export class RingsController {
     return this.#bundle(id);
   }
 
+  /** Subscribes to ring events (called synchronously after each change is applied). Returns an unsubscribe. */
+  subscribe(fn: (e: RingEvent) => void): () => void {
+    this.#listeners.push(fn);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== fn);
+    };
+  }
+
+  #emit(e: RingEvent): void {
+    for (const l of this.#listeners)
+      try {
+        l(e);
+      } catch (err) {
+        this.#logger.error({ err }, 'ring event listener failed');
+      }
+  }
+
+  /**
+   * Appends to the audit trail. The change it records is already applied: a failed append is logged at error
+   * level (the trail then misses it, and `ringfence audit verify` still proves the rest), never undone.
+   */
+  async #audited(
+    kind: string,
+    actor: string,
+    data: Record<string, unknown>,
+    changeId?: string,
+  ): Promise<void> {
+    if (!this.#audit) return;
+    try {
+      await this.#audit.append(kind, actor, data, changeId);
+    } catch (err) {
+      this.#logger.error(
+        { err, kind, actor },
+        'audit trail append failed: the change is applied but not audited',
+      );
+    }
+  }
+
+  /** The bundles in each ring (production, candidate, and the most recent rollback target), with name and version. */
+  placements(): Array<{
+    ring: 'production' | 'candidate' | 'previous';
+    id: string;
+    name: string;
+    version: string;
+  }> {
+    const snap = this.runtime.snapshot();
+    const out: ReturnType<RingsController['placements']> = [];
+    const add = (ring: 'production' | 'candidate' | 'previous', id: string) => {
+      const cb = this.#bundles.get(id);
+      out.push({ ring, id, name: cb?.name ?? 'unknown', version: cb?.version ?? 'unknown' });
+    };
+    add('production', snap.state.production.bundleId);
+    if (snap.state.candidate) add('candidate', snap.state.candidate.bundleId);
+    const prev = snap.state.previous[0];
+    if (prev) add('previous', prev.bundleId);
+    return out;
+  }
+
   shadow(bundleId: string, actor: Actor): Promise<RingState> {
     return this.#serial(async () => {
       await this.#bundle(bundleId);
-      return this.#apply((s) => startShadow(s, bundleId, actor));
+      const next = await this.#apply((s) => startShadow(s, bundleId, actor));
+      this.#emit({ kind: 'promotion', to: 'shadow' });
+      await this.#audited(
+        'ring.entered',
+        actor.by,
+        { ring: 'shadow', bundleId, at: next.candidate?.stageSince },
+        next.changeId,
+      );
+      return next;
     });
   }
 
   /** Enters canary from shadow (gated), or changes a running canary's slice. */
-  canary(slice: Slice, actor: Actor): Promise<RingState> {
+  canary(slice: Slice, actor: Actor, covered?: (gate: string) => boolean): Promise<RingState> {
     return this.#serial(async () => {
       const snap = this.runtime.snapshot();
       if (snap.state.candidate?.stage === 'shadow') {
         const table = this.gates(actor.at.getTime());
-        if (table && !gatesPass(table.gates))
+        if (table && !gatesPass(table.gates, covered))
           throw new GateBlockedError('shadow → canary gates do not pass', table.gates);
       }
-      return this.#apply((s) => setCanary(s, slice, actor));
+      const entering = snap.state.candidate?.stage === 'shadow';
+      const next = await this.#apply((s) => setCanary(s, slice, actor));
+      if (entering) this.#emit({ kind: 'promotion', to: 'canary' });
+      await this.#audited(
+        'ring.entered',
+        actor.by,
+        {
+          ring: 'canary',
+          bundleId: next.candidate?.bundleId,
+          slice: next.candidate?.slice,
+          at: next.candidate?.stageSince,
+          resliced: !entering,
+        },
+        next.changeId,
+      );
+      return next;
     });
   }
 
-  promote(actor: Actor): Promise<RingState> {
+  promote(actor: Actor, covered?: (gate: string) => boolean): Promise<RingState> {
     return this.#serial(async () => {
       const table = this.gates(actor.at.getTime());
-      if (table?.transition === 'canary_to_production' && !gatesPass(table.gates))
+      if (table?.transition === 'canary_to_production' && !gatesPass(table.gates, covered))
         throw new GateBlockedError('canary → production gates do not pass', table.gates);
-      return this.#apply((s) => promote(s, actor));
+      const next = await this.#apply((s) => promote(s, actor));
+      this.#emit({ kind: 'promotion', to: 'production' });
+      await this.#audited(
+        'ring.entered',
+        actor.by,
+        { ring: 'production', bundleId: next.production.bundleId, at: next.production.at },
+        next.changeId,
+      );
+      return next;
     });
   }
 
@@ -279,7 +405,21 @@ export class RingsController {
     };
     // Known before the event is written: the status never shows the new state with the previous rollback.
     this.lastRollback = rec;
+    this.#emit({ kind: 'rollback', trigger: trigger?.trigger ?? 'manual' });
     await this.#store.appendEvent('rollbacks', rec);
+    await this.#audited(
+      'rollback',
+      actor.by,
+      {
+        trigger: trigger?.trigger ?? 'manual',
+        reason,
+        figures: trigger?.figures ?? null,
+        from: rec.from,
+        to: rec.to,
+        timeToRestoreMs: rec.timeToRestoreMs,
+      },
+      rec.changeId,
+    );
     this.#logger.warn({ rollback: rec }, 'rolled back');
     return rec;
   }
@@ -296,6 +436,7 @@ export class RingsController {
         reason,
         changeId: next.changeId,
       });
+      await this.#audited('kill', actor.by, { ...what, reason }, next.changeId);
       return next;
     });
   }
@@ -312,13 +453,21 @@ export class RingsController {
         reason,
         changeId: next.changeId,
       });
+      await this.#audited('restore', actor.by, { ...what, reason }, next.changeId);
       return next;
     });
   }
 
   /** Records the result of a kill-switch drill (the rollback-readiness evidence). */
-  async recordDrill(result: object): Promise<void> {
+  async recordDrill(result: { passed: boolean; at: string }): Promise<void> {
     await this.#store.appendEvent('drills', result);
+    this.lastDrill = { ok: result.passed, at: result.at };
+    await this.#audited(
+      'drill',
+      (result as { by?: string }).by ?? 'drill',
+      { ...result },
+      this.runtime.snapshot().state.changeId,
+    );
   }
 
   /** Every drill recorded, oldest first. */
@@ -329,7 +478,7 @@ export class RingsController {
   /** The gate table of the candidate's next transition, measured now. */
   gates(now = Date.now()): ReturnType<typeof evaluateGates> {
     const snap = this.runtime.snapshot();
-    return evaluateGates(snap.state, snap.stats, this.#t.gates, now);
+    return evaluateGates(snap.state, snap.stats, this.#t.gates, now, this.lastDrill);
   }
 
   /** Acknowledges a divergence group of the current stage with an explanation. */
@@ -342,6 +491,12 @@ export class RingsController {
       await this.#store.appendEvent('divergence-acks', { epoch: snap.stats.epoch, group, ...ack });
       this.#acks.set(`${snap.stats.epoch}|${group}`, ack);
       g.ack = ack;
+      await this.#audited(
+        'divergence.ack',
+        actor.by,
+        { epoch: snap.stats.epoch, group, reason },
+        snap.state.changeId,
+      );
     });
   }
 

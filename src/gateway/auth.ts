@@ -23,6 +23,7 @@ export function presentedKey(
  */
 export function authenticate(appKeys: ReadonlyMap<string, AppIdentity>): MiddlewareHandler<DataEnv> {
   return async function authenticate(c, next) {
+    const arrivedAt = performance.now();
     const key = presentedKey(
       c.req.header('authorization'),
       c.req.header('x-api-key'),
@@ -33,6 +34,8 @@ export function authenticate(appKeys: ReadonlyMap<string, AppIdentity>): Middlew
     const app = appKeys.get(hashKey(key));
     if (!app) return fail(c, 'unauthenticated', 'invalid gateway key');
     c.set('app', app);
+    c.set('arrivedAt', arrivedAt);
+    c.set('authUs', Math.round((performance.now() - arrivedAt) * 1000));
     await next();
   };
 }

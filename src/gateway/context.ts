@@ -14,6 +14,13 @@ export interface DataEnv {
     requestId: string;
     family: ApiFamily;
     app: AppIdentity;
+    /** When the request arrived and how long the gateway-key check took (µs). */
+    arrivedAt: number;
+    authUs: number;
+    /** Set once the request has a policy input: from then on it is recorded (decision log, metrics). */
+    governed: boolean;
+    /** The gateway error code answered, if any. */
+    errorCode: string;
   };
 }
 
@@ -23,7 +30,14 @@ export interface Lifecycle {
   draining: boolean;
 }
 
-/** What happened to one request, reported once when its response has ended (decision log, ring statistics). */
+/** Tokens a request consumed, from the provider's usage report or, when it sent none, estimated (characters / 4). */
+export interface TokenCount {
+  readonly input: number;
+  readonly output: number;
+  readonly estimated: boolean;
+}
+
+/** What happened to one request, reported once when its response has ended (decision log, ring statistics, metrics). */
 export interface RequestRecord {
   readonly input: PolicyInput;
   readonly ring: Ring;
@@ -32,8 +46,8 @@ export interface RequestRecord {
   readonly changeId: string;
   readonly enforcingBundleId: string;
   readonly shadowBundleId: string | undefined;
-  /** The enforcing decision. */
-  readonly decision: Decision;
+  /** The enforcing decision; absent when the enforcing evaluation threw (the request was denied with `policy_error`). */
+  readonly decision: Decision | undefined;
   /** The other bundle's decision (candidate in shadow; production on canary traffic), when one ran. */
   readonly shadow: Decision | undefined;
   /** The other bundle's evaluation threw (counted, never affecting the request). */
@@ -45,11 +59,26 @@ export interface RequestRecord {
   readonly outcome: string;
   readonly errorCode: string | undefined;
   readonly target: { readonly provider: string; readonly model: string } | undefined;
+  readonly tokens: TokenCount | undefined;
   readonly timings: {
     readonly startedAt: number;
+    /** Gateway-key check. */
+    readonly authUs: number;
+    /** Body read, JSON parse and normalisation to the policy input. */
+    readonly parseUs: number;
+    /** The enforcing bundle's evaluation. */
     readonly evalUs: number;
+    /** The candidate's evaluation (shadow, or enforcing on canary traffic). */
     readonly candidateEvalUs: number | undefined;
+    /** The other bundle's evaluation (candidate in shadow; production on canary traffic), when it ran. */
+    readonly observedEvalUs: number | undefined;
+    /** From dispatch to the provider's response headers. */
     readonly upstreamHeadersMs: number | undefined;
+    /** From dispatch to the end of the provider's response body. */
+    readonly upstreamTotalMs: number | undefined;
+    /** Time spent in the output guardrails while relaying. */
+    readonly outputGuardUs: number | undefined;
+    /** From the first byte of the request to the end of the response. */
     readonly totalMs: number;
   };
 }

@@ -22,7 +22,7 @@ import { ClientClosedError, toGatewayError } from '../upstream/errors.ts';
 import { forward, upstreamHeaders } from '../upstream/forward.ts';
 import type { Upstreams } from '../upstream/targets.ts';
 import { parseJsonObject, readRawBody } from './body.ts';
-import type { DataEnv, RequestObserver, RequestRecord } from './context.ts';
+import type { DataEnv, RequestObserver, RequestRecord, TokenCount } from './context.ts';
 import { chargeBudgets, checkBudgets, decide, rewriteRequest } from './enforce.ts';
 import { type OutputReport, observeOutput } from './output/guard.ts';
 import { relay } from './output/relay.ts';
@@ -81,34 +81,31 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
 
   return async function proxy(c) {
     const startedAt = Date.now();
-    const t0 = performance.now();
+    const t0 = c.get('arrivedAt') ?? performance.now();
+    const tp = performance.now();
     const raw = await readRawBody(c, limit);
     const body = parseJsonObject(raw);
     if (typeof body.model !== 'string' || body.model === '')
       throw new GatewayError('invalid_request', '`model` is required and must be a non-empty string');
     const requestId = c.get('requestId');
     const input = adapter(api, body, c.get('app'), requestId);
+    c.set('governed', true);
+    // Detector results of this request, shared by the production and candidate evaluations (same spec, same text).
+    const parseUs = us(tp);
 
     // One read of the ring snapshot: the whole request is decided under it, whatever swaps meanwhile.
     const snap = deps.rings.snapshot();
     const cand = snap.state.candidate;
-    const te = performance.now();
-    const prod = decide(snap.production, input, logger);
-    let evalUs = us(te);
     let ring: Ring = 'production';
     let enforcing = snap.production;
-    let decision = prod;
+    let decision: Decision | undefined;
+    let evalUs = 0;
     let other: Observed | undefined;
-    if (cand && snap.candidate && !snap.state.killed?.candidate) {
-      if (cand.stage === 'canary' && cand.slice && inSlice(cand.slice, input, prod.class)) {
-        ring = 'canary';
-        enforcing = snap.candidate;
-        const tc = performance.now();
-        decision = decide(snap.candidate, input, logger);
-        evalUs = us(tc);
-        other = { cb: snap.production, decision: prod, error: false, evalUs: undefined };
-      } else other = { cb: snap.candidate, decision: undefined, error: false, evalUs: undefined };
-    }
+
+    let upstreamHeadersMs: number | undefined;
+    let upstreamTotalMs: number | undefined;
+    let target: RequestRecord['target'];
+    let tokens: TokenCount | undefined;
     const candidateEvalUs = () => (ring === 'canary' ? evalUs : other?.evalUs);
     const runShadow = () => {
       if (!other || other.decision || other.error) return;
@@ -124,9 +121,6 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       }
       other.evalUs = us(ts);
     };
-
-    let upstreamHeadersMs: number | undefined;
-    let target: RequestRecord['target'];
     const finish = (
       status: number,
       outcome: string,
@@ -161,11 +155,17 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
           outcome,
           errorCode,
           target,
+          tokens,
           timings: {
             startedAt,
+            authUs: c.get('authUs') ?? 0,
+            parseUs,
             evalUs,
             candidateEvalUs: candidateEvalUs(),
+            observedEvalUs: other?.evalUs,
             upstreamHeadersMs,
+            upstreamTotalMs,
+            outputGuardUs: undefined,
             totalMs: performance.now() - t0,
           },
         },
@@ -174,31 +174,46 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
     };
 
     try {
-      if (decision.deny)
-        throw new GatewayError('policy_denied', `${decision.deny.message} (rule ${decision.deny.rule})`);
-      checkBudgets(decision, counters, Date.now(), input.maxTokens);
+      const te = performance.now();
+      const prod = decide(snap.production, input, logger);
+      evalUs = us(te);
+      decision = prod;
+      if (cand && snap.candidate && !snap.state.killed?.candidate) {
+        if (cand.stage === 'canary' && cand.slice && inSlice(cand.slice, input, prod.class)) {
+          ring = 'canary';
+          enforcing = snap.candidate;
+          other = { cb: snap.production, decision: prod, error: false, evalUs };
+          decision = undefined;
+          const tc = performance.now();
+          try {
+            decision = decide(snap.candidate, input, logger);
+          } finally {
+            evalUs = us(tc);
+          }
+        } else other = { cb: snap.candidate, decision: undefined, error: false, evalUs: undefined };
+      }
+      const d: Decision = decision;
+      if (d.deny) throw new GatewayError('policy_denied', `${d.deny.message} (rule ${d.deny.rule})`);
+      checkBudgets(d, counters, Date.now(), input.maxTokens);
 
-      const t = decision.route.provider
-        ? deps.upstreams.byProvider(family, decision.route.provider)
-        : deps.upstreams.pick(family, decision.route.model);
+      const t = d.route.provider
+        ? deps.upstreams.byProvider(family, d.route.provider)
+        : deps.upstreams.pick(family, d.route.model);
       if (!t)
-        throw decision.route.provider
+        throw d.route.provider
           ? new GatewayError(
               'policy_error',
-              `route ${decision.route.rule} names provider ${decision.route.provider}, which does not serve the ${family} API`,
+              `route ${d.route.rule} names provider ${d.route.provider}, which does not serve the ${family} API`,
             )
-          : new GatewayError(
-              'model_not_routed',
-              `no provider is configured for model "${decision.route.model}"`,
-            );
-      const payload = rewriteRequest(enforcing, input, decision, body, raw);
+          : new GatewayError('model_not_routed', `no provider is configured for model "${d.route.model}"`);
+      const payload = rewriteRequest(enforcing, input, d, body, raw);
       const signal = c.req.raw.signal;
       const tu = performance.now();
       const killed = snap.state.killed?.targets;
       const pending = dispatch({
         family,
         providerId: t.providerId,
-        model: decision.route.model,
+        model: d.route.model,
         signal,
         upstreams: deps.upstreams,
         breakers: deps.breakers,
@@ -212,7 +227,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
             'POST',
             c.req.path,
             upstreamHeaders(clientHeaders(c), to, requestId),
-            model === decision.route.model ? payload : Buffer.from(JSON.stringify({ ...body, model })),
+            model === d.route.model ? payload : Buffer.from(JSON.stringify({ ...body, model })),
             sig,
             requestId,
           ),
@@ -246,15 +261,16 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
         relayed = await relay(up, isStream, {
           api,
           cb: enforcing,
-          decision,
-          collect: other !== undefined,
+          decision: d,
+          collect: other !== undefined || d.contentLogging !== 'none',
           onDone: (output, outcome) => {
-            const tokens = output.usage
-              ? output.usage.input + output.usage.output
+            upstreamTotalMs = performance.now() - tu;
+            tokens = output.usage
+              ? { input: output.usage.input, output: output.usage.output, estimated: false }
               : up.status < 300
-                ? estimate(input)
-                : 0;
-            chargeBudgets(decision, counters, tokens, Date.now());
+                ? { input: estimate(input), output: 0, estimated: true }
+                : undefined;
+            chargeBudgets(d, counters, tokens ? tokens.input + tokens.output : 0, Date.now());
             finish(up.status, outcome, output);
           },
           onError: (err, partial) => {

@@ -6,6 +6,7 @@ import type { DataEnv } from './context.ts';
 export function errorResponse(c: Context<DataEnv>, err: GatewayError): Response {
   const family = c.get('family') ?? 'openai';
   const requestId = c.get('requestId') ?? '';
+  c.set('errorCode', err.code);
   const headers: Record<string, string> = { 'content-type': 'application/json', ...err.headers };
   // Anthropic's SDK reads the request id from `request-id` (`err.requestID`).
   if (family === 'anthropic') headers['request-id'] = requestId;

@@ -64,9 +64,9 @@ describe('input policy on the data plane', () => {
     );
     expect(res.choices[0]?.message.content).toContain('[REDACTED:pii.email]');
     const rec = records.at(-1)!;
-    expect(rec.decision.action).toBe('redact');
-    expect(rec.decision.class).toBe('external');
-    expect(rec.decision.verdicts.find((v) => v.guardrail === 'pii-redact')).toMatchObject({
+    expect(rec.decision!.action).toBe('redact');
+    expect(rec.decision!.class).toBe('external');
+    expect(rec.decision!.verdicts.find((v) => v.guardrail === 'pii-redact')).toMatchObject({
       verdict: 'redact',
       spans: 2,
     });

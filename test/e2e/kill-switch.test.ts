@@ -69,7 +69,7 @@ describe('kill switches', () => {
     expect(metrics).toMatch(/ringfence_kill_switches_active\{kind="target"\} 1/);
     expect(metrics).toMatch(/ringfence_fallbacks_total\{from="main\/mock-gpt",kind="target"\} [1-9]/);
     expect(metrics).toMatch(
-      /ringfence_requests_total\{ring="production",api="openai.chat",outcome="completed",status="2xx"\} [1-9]/,
+      /ringfence_requests_total\{ring="production",app="[^"]+",class="[^"]+",action="allow",status="2xx"\} [1-9]/,
     );
     expect((await admin('/restore', { target: 'main', reason: 'resolved' })).status).toBe(200);
     expect((await ask()).model).toBe('mock-gpt');

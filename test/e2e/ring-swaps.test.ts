@@ -146,7 +146,7 @@ describe('ring swaps under load', () => {
         r.status === 200 &&
         r.ring === 'production' &&
         r.enforcingBundleId === productionId &&
-        r.decision.bundleId === productionId &&
+        r.decision?.bundleId === productionId &&
         r.shadowBundleId === v.candidate &&
         // The shadow decision, when one ran, is the candidate's of that same state.
         (v.candidate === undefined

@@ -31,12 +31,14 @@ const APP_KEYS: Record<App, string> = {
 };
 const OPERATOR_TOKEN = 'rf-admin-operator-token-0123456789';
 const VIEWER_TOKEN = 'rf-admin-viewer-token-0123456789';
+const APPROVER_TOKEN = 'rf-admin-approver-token-0123456789';
 const ENV = {
   RF_WEB_KEY: APP_KEYS.web,
   RF_JOBS_KEY: APP_KEYS.jobs,
   RF_OTHER_KEY: APP_KEYS.other,
   RF_OPERATOR_TOKEN: OPERATOR_TOKEN,
   RF_VIEWER_TOKEN: VIEWER_TOKEN,
+  RF_APPROVER_TOKEN: APPROVER_TOKEN,
 };
 
 function configYaml(a: string, b: string, stateDir: string): string {
@@ -70,6 +72,7 @@ admin:
   tokens:
     - { id: operator, env: RF_OPERATOR_TOKEN, roles: [operator] }
     - { id: viewer, env: RF_VIEWER_TOKEN, roles: [viewer] }
+    - { id: approver, env: RF_APPROVER_TOKEN, roles: [approver] }
 rings:
   stateDir: ${stateDir}
   gates:
@@ -150,6 +153,18 @@ async function cli(args: string[], token: string | null = OPERATOR_TOKEN): Promi
   );
   const code = await p.exited;
   return { code, stdout: p.stdout, stderr: p.stderr };
+}
+
+/**
+ * A high-risk command (canary, promote): the operator's CLI call requests it, the approver's CLI call (a different
+ * identity) approves it. Returns the approval's output; fails if the request was not accepted.
+ */
+async function twoKeys(args: string[]): Promise<CliResult> {
+  const asked = await cli(args);
+  expectExit(asked, 0);
+  const id = /approval (apr_[0-9a-f-]+)/.exec(asked.stdout)?.[1];
+  if (!id) throw new Error(`no approval id in: ${asked.stdout}`);
+  return cli(['approvals', 'approve', id], APPROVER_TOKEN);
 }
 
 /** The CLI's exit code with its output, for a readable failure message. */
@@ -497,9 +512,15 @@ describe('release rings, end to end (real gateway process, CLI, SDK traffic)', (
     );
     for (const a of acks) expectExit(a, 0);
 
-    const canary = await cli(['rollout', 'canary', '--apps', 'web']);
+    const canary = await twoKeys(['rollout', 'canary', '--apps', 'web']);
     expectExit(canary, 0);
-    expect(canary.stdout).toContain('canary: slice {"apps":["web"],"classes":[],"percent":100}');
+    expect(canary.stdout).toContain('approved');
+    expect(canary.stdout).toContain('(canary.enter), requested by operator, approved by approver');
+    expect((await adminGet<Status>('/rollout')).candidate?.slice).toEqual({
+      apps: ['web'],
+      classes: [],
+      percent: 100,
+    });
     stageRequests = 0;
   });
 
@@ -532,15 +553,19 @@ describe('release rings, end to end (real gateway process, CLI, SDK traffic)', (
   });
 
   it('4–5. canary by class, then by sticky percent; promotion refused until the data suffices', async () => {
-    const byClass = await cli(['rollout', 'canary', '--classes', 'external']);
+    const byClass = await twoKeys(['rollout', 'canary', '--classes', 'external']);
     expectExit(byClass, 0);
-    expect(byClass.stdout).toContain('"classes":["external"]');
+    expect((await adminGet<Status>('/rollout')).candidate?.slice?.classes).toEqual(['external']);
     const sent = await send(mix({ web: 4, jobs: 4, other: 2 }));
     expectServed(sent, (s) => (s.app === 'web' ? 'B' : 'A'));
 
-    const byPercent = await cli(['rollout', 'canary', '--percent', '50']);
+    const byPercent = await twoKeys(['rollout', 'canary', '--percent', '50']);
     expectExit(byPercent, 0);
-    expect(byPercent.stdout).toContain('canary: slice {"apps":[],"classes":[],"percent":50}');
+    expect((await adminGet<Status>('/rollout')).candidate?.slice).toEqual({
+      apps: [],
+      classes: [],
+      percent: 50,
+    });
     stageRequests = 0;
 
     // A slice change restarts the gates' window: nothing measured yet, so no promotion.
@@ -573,9 +598,9 @@ describe('release rings, end to end (real gateway process, CLI, SDK traffic)', (
     expectServed([...first, ...second], side);
 
     await recorded(stageRequests);
-    const promote = await cli(['rollout', 'promote']);
+    const promote = await twoKeys(['rollout', 'promote']);
     expectExit(promote, 0);
-    expect(promote.stdout).toContain(`promoted: production is ${candidateId}`);
+    expect(promote.stdout).toContain('(promote), requested by operator, approved by approver');
 
     const st = await cli(['rollout', 'status']);
     expectExit(st, 0);
@@ -632,7 +657,7 @@ describe('release rings, end to end (real gateway process, CLI, SDK traffic)', (
     ]);
     const ack = await cli(['rollout', 'ack', groups[0]!.key, '--reason', 'intended reroute, second round']);
     expectExit(ack, 0);
-    const canary = await cli(['rollout', 'canary', '--apps', 'web']);
+    const canary = await twoKeys(['rollout', 'canary', '--apps', 'web']);
     expectExit(canary, 0);
 
     const healthy = await send(mix({ web: 2, jobs: 2 }));
