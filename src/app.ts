@@ -46,11 +46,12 @@ const API_ROUTES = [
 
 function health(app: Hono<DataEnv>, lifecycle: Lifecycle): void {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', (c) =>
-    lifecycle.ready && !lifecycle.draining
-      ? c.json({ status: 'ready' })
-      : c.json({ status: lifecycle.draining ? 'draining' : 'starting' }, 503),
-  );
+  app.get('/readyz', (c) => {
+    const controlPlane = lifecycle.controlPlane?.();
+    return lifecycle.ready && !lifecycle.draining
+      ? c.json({ status: 'ready', ...(controlPlane ? { controlPlane } : {}) })
+      : c.json({ status: lifecycle.draining ? 'draining' : 'starting' }, 503);
+  });
 }
 
 /** Builds the data-plane and admin Hono apps. Never listens: `main.ts` does, tests call `app.request()`. */

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -14,6 +15,7 @@ import { openFileStore } from './control/file-store.ts';
 import { Governance } from './control/governance.ts';
 import { memoryStore } from './control/memory-store.ts';
 import type { GateOverride } from './control/override-schema.ts';
+import { openPgStore } from './control/pg-store.ts';
 import { sampleOf } from './control/ring-sample.ts';
 import { RingsController } from './control/rings-controller.ts';
 import type { DataEnv, Lifecycle, RequestObserver } from './gateway/context.ts';
@@ -140,7 +142,19 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       ? config.rings.stateDir
       : resolve(dirname(loaded.file), config.rings.stateDir)
     : undefined;
-  const store = stateDir ? await openFileStore(stateDir) : memoryStore();
+  const replica = config.store.replicaId ?? opts.env.RINGFENCE_REPLICA_ID ?? `${hostname()}-${process.pid}`;
+  // The control plane: PostgreSQL shared by every replica, else files in the state dir (one replica), else memory.
+  const store =
+    config.store.kind === 'postgres'
+      ? await openPgStore({
+          url: config.store.url!,
+          schema: config.store.schema,
+          logger,
+          applicationName: `ringfence-${replica}`,
+        })
+      : stateDir
+        ? await openFileStore(stateDir)
+        : memoryStore();
   const counters = new MemoryCounters();
   const counterStore = stateDir ? await openFileStore(join(stateDir, 'counters')) : undefined;
   const savedCounters = counterStore ? await persistCounters(counters, counterStore, logger) : undefined;
@@ -153,11 +167,19 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     store,
     logger,
     audit,
+    replica,
     thresholds: config.rings,
     providers: Object.keys(config.providers),
     bootstrap: loadProductionBundle(loaded),
   });
-  rings.start();
+  rings.start({ syncIntervalMs: config.store.syncIntervalMs });
+  lifecycle.controlPlane = () => ({
+    store: config.store.kind === 'postgres' ? 'postgres' : stateDir ? 'file' : 'memory',
+    replica,
+    replicas: rings.replicas,
+    stateVersion: rings.runtime.snapshot().state.version,
+    ...rings.store,
+  });
   const pricing = new Pricing(config.providers);
   const metrics = new Metrics(pricing);
   metrics.follow(breakers);

@@ -278,7 +278,9 @@ describe.each(transports)('bad input (%s)', (_name, get) => {
     const h = await t.send('/healthz');
     expect([h.status, await h.json()]).toEqual([200, { status: 'ok' }]);
     const r = await t.send('/readyz');
-    expect([r.status, await r.json()]).toEqual([200, { status: 'ready' }]);
+    expect(r.status).toBe(200);
+    // Fail static: a control-plane detail may ride along (a full gateway); the status is what matters here.
+    expect(await r.json()).toMatchObject({ status: 'ready' });
     t.lifecycle.draining = true;
     try {
       const d = await t.send('/readyz');

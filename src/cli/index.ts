@@ -3,6 +3,7 @@ import { ConfigError } from '../config/load.ts';
 import { APPROVALS_USAGE, runApprovals } from './approvals.ts';
 import { AUDIT_USAGE, runAudit } from './audit.ts';
 import { BUNDLE_USAGE, runBundle } from './bundle.ts';
+import { DB_USAGE, runDb } from './db.ts';
 import { GATE_USAGE, runGate } from './gate.ts';
 import { KILL_USAGE, runKill } from './kill.ts';
 import { OVERRIDE_USAGE, runOverride } from './override.ts';
@@ -12,7 +13,7 @@ const USAGE = `usage: ringfence <command> [options]
 
 commands:
   serve --config FILE [--port N] [--admin-port N]   run the gateway
-${BUNDLE_USAGE}${ROLLOUT_USAGE}${APPROVALS_USAGE}${KILL_USAGE}${GATE_USAGE}${OVERRIDE_USAGE}${AUDIT_USAGE}  help                                              this text
+${BUNDLE_USAGE}${ROLLOUT_USAGE}${APPROVALS_USAGE}${KILL_USAGE}${GATE_USAGE}${OVERRIDE_USAGE}${AUDIT_USAGE}${DB_USAGE}  help                                              this text
 `;
 
 function port(v: string | undefined, flag: string): number | undefined {
@@ -58,6 +59,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return runApprovals(rest);
       case 'audit':
         return runAudit(rest);
+      case 'db':
+        return runDb(rest);
       case 'gate':
         return runGate(rest);
       case 'override':

@@ -274,6 +274,30 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    /**
+     * Where the control plane lives: `file` (rings.stateDir, one replica; memory without it) or `postgres`
+     * (shared by every replica: ring state, bundles, approvals, overrides, audit trail, fleet gate statistics).
+     */
+    store: z
+      .strictObject({
+        kind: z.enum(['file', 'postgres']).default('file'),
+        /** postgres: connection URL, e.g. `${DATABASE_URL}`. */
+        url: z.string().min(1).optional(),
+        /** postgres: the schema holding ringfence's tables. */
+        schema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]*$/, 'expected a lowercase SQL identifier')
+          .default('ringfence'),
+        /** How often a replica publishes its gate statistics and polls the state version. */
+        syncIntervalMs: z.number().int().positive().default(2000),
+        /** This replica's id in fleet statistics (default: host name and process id). */
+        replicaId: z.string().min(1).optional(),
+      })
+      .prefault({})
+      .refine((s) => s.kind !== 'postgres' || s.url !== undefined, {
+        message: 'store.url is required for kind postgres',
+        path: ['url'],
+      }),
     /** Two-key approvals and gate overrides (docs/governance.md). */
     governance: z
       .strictObject({

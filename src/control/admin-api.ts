@@ -227,20 +227,23 @@ export function adminApi(deps: {
     const b = await json(c, overrideBody);
     return ask(c, { action: 'override', override: b });
   });
-  api.get('/overrides', read, (c) =>
-    c.json({
+  api.get('/overrides', read, async (c) => {
+    await governance.refresh();
+    return c.json({
       overrides: governance.allOverrides().map((r) => r.override),
       records: governance.allOverrides(),
       active: governance.active(),
       wideningBlockedBy: governance.wideningBlocked() ?? null,
-    }),
-  );
-  api.get('/approvals', read, (c) => {
+    });
+  });
+  api.get('/approvals', read, async (c) => {
+    await governance.refresh();
     const status = c.req.query('status');
     const all = governance.requests();
     return c.json({ approvals: status ? all.filter((r) => r.status === status) : all });
   });
-  api.get('/approvals/:id', read, (c) => {
+  api.get('/approvals/:id', read, async (c) => {
+    await governance.refresh();
     const r = governance.request(c.req.param('id'));
     return r ? c.json(r) : adminError(c, 404, 'not_found', `no approval request ${c.req.param('id')}`);
   });
@@ -285,6 +288,14 @@ export function adminApi(deps: {
 
   api.onError((err, c) => {
     if (err instanceof GovernanceError) return adminError(c, err.status, err.code, err.message, err.details);
+    // Fail static: the data plane keeps serving with the last state; control-plane writes wait for the store.
+    if (err.name === 'StoreUnavailableError')
+      return adminError(
+        c,
+        503,
+        'store_unavailable',
+        `${err.message}: the change was not made; retry once the store answers`,
+      );
     if (err instanceof HTTPBadRequest) return adminError(c, 400, 'invalid_request', err.message);
     if (err instanceof BundleError)
       return adminError(c, 400, 'invalid_bundle', err.message, { issues: err.issues });

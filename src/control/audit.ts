@@ -468,27 +468,33 @@ export class AuditLog {
   ): Promise<AuditRecord> {
     if (this.#resync) await this.#loadVerified(undefined);
     const now = this.#opts.now?.() ?? new Date();
-    const body = {
-      v: 1 as const,
-      seq: this.#head.seq + 1,
-      at: now.toISOString(),
-      kind,
-      actor,
-      changeId,
-      data,
-      prev: this.#head.hash,
+    // Built on the stored last record, atomically (the store serialises chained appends across processes):
+    // replicas sharing one store never fork the chain. The in-memory head only checks we are not behind a gap.
+    const build = (last: unknown): AuditRecord => {
+      const prev = last as AuditRecord | undefined;
+      const body = {
+        v: 1 as const,
+        seq: (prev?.seq ?? 0) + 1,
+        at: now.toISOString(),
+        kind,
+        actor,
+        changeId,
+        data,
+        prev: prev?.hash ?? GENESIS,
+      };
+      const hash = auditHash(body);
+      return this.#key
+        ? { ...body, hash, sig: sign(null, Buffer.from(hash), this.#key).toString('base64') }
+        : { ...body, hash };
     };
-    const hash = auditHash(body);
-    const rec: AuditRecord = this.#key
-      ? { ...body, hash, sig: sign(null, Buffer.from(hash), this.#key).toString('base64') }
-      : { ...body, hash };
+    let rec: AuditRecord;
     try {
-      await this.#store.appendEvent(AUDIT_JOURNAL, rec);
+      rec = await this.#store.appendChained(AUDIT_JOURNAL, build);
     } catch (e) {
       this.#resync = true;
       throw e;
     }
-    this.#head = { seq: rec.seq, hash };
+    this.#head = { seq: rec.seq, hash: rec.hash };
     return rec;
   }
 

@@ -5,13 +5,18 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { canonicalJson } from '../policy/canonical.ts';
 import {
+  type AppendOptions,
   assertBundle,
   assertJournalName,
+  assertSharedName,
+  assertUniqueKey,
   bundleHex,
   type ControlStore,
   checkExpected,
+  DuplicateEventError,
+  eventToStore,
   isVersion,
-  plainJson,
+  type SharedDoc,
   STATE_FORMAT,
   StoreCorruptError,
   sha256Id,
@@ -32,14 +37,19 @@ const STATE = 'state.json';
 const TEMP = /^\..+\.\d+\.[0-9a-f]{12}\.tmp$/;
 const BROKEN_LOCK = /^\.lock\.\d+\.[0-9a-f]{12}\.broken$/;
 const BUNDLE_FILE = /^([0-9a-f]{64})\.json$/;
+const SHARED_FORMAT = 'ringfence-shared/v1';
+/** A shared document's file: its encoded key (never starting with a dot, unlike temp files) + `.json`. */
+const SHARED_FILE = /^[^.].*\.json$/;
 /** Tells this process apart from an earlier one that had the same pid (pid 1 in a restarted container). */
 const PROCESS_TOKEN = randomUUID();
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Opens (creating if needed) the control-plane store in `dir`: `state.json`, `bundles/<hex>.json`,
- * `journals/<name>.jsonl`. Every write is atomic (temp file, fsync, rename, fsync of the directory) and done
- * under an in-process queue plus a cross-process lock file, so a restart resumes exactly the last saved state.
+ * `journals/<name>.jsonl` (with `journals/<name>.keys/<sha256 of key>` markers for unique keys), and
+ * `shared/<namespace>/<key>.json` (names with `:`, `@` and a leading dot %-encoded). Every write is atomic (temp
+ * file, fsync, rename, fsync of the directory) and done under an in-process queue plus a cross-process lock file,
+ * so a restart resumes exactly the last saved state. No change feed: other processes poll `stateVersion`.
  */
 export async function openFileStore(dir: string, options: FileStoreOptions = {}): Promise<ControlStore> {
   const root = resolve(dir);
@@ -57,15 +67,19 @@ class FileStore implements ControlStore {
   readonly #dir: string;
   readonly #bundles: string;
   readonly #journals: string;
+  readonly #shared: string;
   readonly #lock: DirLock;
   readonly #seenJournals = new Set<string>();
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** The last version `stateVersion` read, keyed by the state file's identity (inode, size, times). */
+  #versionSeen: { sig: string; version: number } | undefined;
 
   constructor(dir: string, options: FileStoreOptions) {
     this.#dir = dir;
     this.#bundles = join(dir, 'bundles');
     this.#journals = join(dir, 'journals');
+    this.#shared = join(dir, 'shared');
     this.#lock = new DirLock(
       join(dir, '.lock'),
       options.lockTimeoutMs ?? 5000,
@@ -78,6 +92,7 @@ class FileStore implements ControlStore {
     return this.#exclusive(async () => {
       await removeLeftovers(this.#dir);
       await removeLeftovers(this.#bundles);
+      for (const ns of await readdirIfPresent(this.#shared)) await removeLeftovers(join(this.#shared, ns));
     });
   }
 
@@ -119,27 +134,105 @@ class FileStore implements ControlStore {
     return names.flatMap((n) => (BUNDLE_FILE.exec(n) ? [`sha256:${n.slice(0, 64)}`] : [])).sort();
   }
 
-  async appendEvent(journal: string, event: object): Promise<void> {
+  async stateVersion(): Promise<number | undefined> {
+    this.#open();
+    const file = join(this.#dir, STATE);
+    let fh: FileHandle;
+    try {
+      fh = await open(file, 'r');
+    } catch (e) {
+      if (errCode(e) === 'ENOENT') return undefined;
+      throw e;
+    }
+    try {
+      // Stat and read through one handle: the version belongs to the file whose identity is cached. A save
+      // renames a new file in place, so a changed state is a new inode (and new times) and is read again.
+      const st = await fh.stat({ bigint: true });
+      const sig = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      if (this.#versionSeen?.sig === sig) return this.#versionSeen.version;
+      const { version } = parseState(file, await fh.readFile());
+      this.#versionSeen = { sig, version };
+      return version;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async appendEvent(journal: string, event: object, opts?: AppendOptions): Promise<void> {
     this.#open();
     assertJournalName(journal);
-    if (typeof event !== 'object' || event === null) throw new TypeError('a journal event must be an object');
-    const line = `${plainJson(event, 'event')}\n`;
-    const file = join(this.#journals, `${journal}.jsonl`);
+    const line = `${eventToStore(event)}\n`;
+    const key = opts?.uniqueKey;
+    if (key !== undefined) assertUniqueKey(key);
     await this.#exclusive(async () => {
-      const fh = await open(file, 'a+');
-      try {
-        await cutTornTail(fh);
-        await fh.appendFile(line);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      // The first append may have created the file: make its directory entry durable too.
-      if (!this.#seenJournals.has(journal)) {
-        await fsyncDir(this.#journals);
-        this.#seenJournals.add(journal);
-      }
+      // The key's marker first: a crash between the two leaves the key used and no event, so a retry is
+      // refused (fail closed: a once-only key, e.g. an approval, is never used twice).
+      if (key !== undefined) await this.#claimKey(journal, key);
+      await this.#appendLine(journal, async () => line);
     });
+  }
+
+  async appendChained<T extends object>(journal: string, build: (last: unknown) => T): Promise<T> {
+    this.#open();
+    assertJournalName(journal);
+    let built: T | undefined;
+    await this.#exclusive(() =>
+      // Under the cross-process lock: no other writer can append between reading the last line and appending.
+      this.#appendLine(journal, async (fh, file) => {
+        const last = await lastLine(fh);
+        let prev: unknown;
+        if (last !== undefined) {
+          try {
+            prev = JSON.parse(decode(file, last));
+          } catch (e) {
+            if (e instanceof StoreCorruptError) throw e;
+            throw new StoreCorruptError(file, 'the last line is not valid JSON');
+          }
+        }
+        built = build(prev);
+        return `${eventToStore(built)}\n`;
+      }),
+    );
+    return built!;
+  }
+
+  /** Appends the line `make` returns (given the journal with any torn tail cut), durably. */
+  async #appendLine(journal: string, make: (fh: FileHandle, file: string) => Promise<string>): Promise<void> {
+    const file = join(this.#journals, `${journal}.jsonl`);
+    const fh = await open(file, 'a+');
+    try {
+      await cutTornTail(fh);
+      await fh.appendFile(await make(fh, file));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    // The first append may have created the file: make its directory entry durable too.
+    if (!this.#seenJournals.has(journal)) {
+      await fsyncDir(this.#journals);
+      this.#seenJournals.add(journal);
+    }
+  }
+
+  /** Creates the durable marker of `key` in `journal`, or throws DuplicateEventError when it exists. */
+  async #claimKey(journal: string, key: string): Promise<void> {
+    const dir = join(this.#journals, `${journal}.keys`);
+    if ((await mkdir(dir, { recursive: true })) !== undefined) await fsyncDir(this.#journals);
+    const marker = join(dir, sha256Id(key).slice(7));
+    let fh: FileHandle;
+    try {
+      fh = await open(marker, 'wx');
+    } catch (e) {
+      if (errCode(e) === 'EEXIST') throw new DuplicateEventError(journal, key);
+      throw e;
+    }
+    try {
+      await fh.writeFile(`${JSON.stringify(key)}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsyncDir(dir);
   }
 
   async readEvents(journal: string): Promise<{ events: unknown[]; torn: boolean }> {
@@ -164,6 +257,34 @@ class FileStore implements ControlStore {
       return ev;
     });
     return { events, torn: end < bytes.length };
+  }
+
+  async putShared(namespace: string, key: string, doc: object): Promise<void> {
+    this.#open();
+    assertSharedName('namespace', namespace);
+    assertSharedName('key', key);
+    const json = eventToStore(doc, 'doc');
+    const text = `${JSON.stringify({ format: SHARED_FORMAT, key, updatedAt: new Date().toISOString(), doc: JSON.parse(json) as unknown })}\n`;
+    const dir = join(this.#shared, fileName(namespace));
+    // Under the lock only so that another process's sweep never removes this write's temp file.
+    await this.#exclusive(async () => {
+      if ((await mkdir(dir, { recursive: true })) !== undefined) await fsyncDir(this.#dir);
+      await writeAtomic(dir, `${fileName(key)}.json`, text);
+    });
+  }
+
+  async listShared(namespace: string): Promise<SharedDoc[]> {
+    this.#open();
+    assertSharedName('namespace', namespace);
+    const dir = join(this.#shared, fileName(namespace));
+    const docs: SharedDoc[] = [];
+    for (const name of await readdirIfPresent(dir)) {
+      if (!SHARED_FILE.test(name)) continue;
+      const file = join(dir, name);
+      const bytes = await readIfPresent(file);
+      if (bytes !== undefined) docs.push(parseShared(file, name, bytes));
+    }
+    return docs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async close(): Promise<void> {
@@ -229,6 +350,31 @@ function parseState(file: string, bytes: Uint8Array): Versioned {
   return doc.state as unknown as Versioned;
 }
 
+/** Verifies a shared document file: JSON, format tag, a key whose file name it is, a time, an object. */
+function parseShared(file: string, name: string, bytes: Uint8Array): SharedDoc {
+  const bad = (why: string) => new StoreCorruptError(file, why);
+  let rec: unknown;
+  try {
+    rec = JSON.parse(decode(file, bytes));
+  } catch (e) {
+    if (e instanceof StoreCorruptError) throw e;
+    throw bad('not valid JSON');
+  }
+  if (!isRecord(rec) || rec.format !== SHARED_FORMAT) throw bad(`not a ${SHARED_FORMAT} document`);
+  if (typeof rec.key !== 'string' || `${fileName(rec.key)}.json` !== name)
+    throw bad('its key is not its name');
+  if (typeof rec.updatedAt !== 'string' || !isRecord(rec.doc)) throw bad('no updatedAt or no document');
+  return { key: rec.key, doc: rec.doc, updatedAt: rec.updatedAt };
+}
+
+/** A shared name as a file name: `:`, `@` (not allowed everywhere) and a leading dot (temp files) %-encoded. */
+function fileName(name: string): string {
+  return name.replace(
+    /[^A-Za-z0-9._-]|^\./g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -252,6 +398,36 @@ async function readIfPresent(file: string): Promise<Buffer | undefined> {
     if (errCode(e) === 'ENOENT') return undefined;
     throw e;
   }
+}
+
+async function readdirIfPresent(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** The last line of a journal that ends with a newline (cutTornTail ran), without it; undefined when empty. */
+async function lastLine(fh: FileHandle): Promise<Buffer | undefined> {
+  const { size } = await fh.stat();
+  if (size === 0) return undefined;
+  const parts: Buffer[] = [];
+  for (let end = size - 1; end > 0; ) {
+    const start = Math.max(0, end - 4096);
+    const buf = Buffer.alloc(end - start);
+    const { bytesRead } = await fh.read(buf, 0, end - start, start);
+    const part = buf.subarray(0, bytesRead);
+    const nl = part.lastIndexOf(0x0a);
+    if (nl >= 0) {
+      parts.unshift(part.subarray(nl + 1));
+      return Buffer.concat(parts);
+    }
+    parts.unshift(part);
+    end = start;
+  }
+  return Buffer.concat(parts);
 }
 
 /** Replaces `dir/name` with `data` all at once: readers and a crash see the old file or the new, never a mix. */

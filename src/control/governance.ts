@@ -7,6 +7,11 @@ import { type GateOverride, NON_OVERRIDABLE_GATES, overrideSchema } from './over
 import { type AuditSink, GateBlockedError, type RingsController } from './rings-controller.ts';
 import type { ControlStore } from './store.ts';
 
+/** A store whose journals can refuse a second event with the same key (every store, once issue 10 landed). */
+type UniqueStore = ControlStore & {
+  appendEvent(journal: string, event: object, opts?: { uniqueKey?: string }): Promise<void>;
+};
+
 /**
  * Risk classes of control-plane actions. `read` needs any role; `fail_safe` actions make things safer or change
  * nothing that enforces (one key with the right role); `high` actions put a bundle in force for more traffic or
@@ -114,6 +119,7 @@ export interface OverrideRecord {
 
 type Journaled =
   | { type: 'requested'; request: ApprovalRequest }
+  | { type: 'claimed'; id: string; by: string; at: string }
   | {
       type: 'decided';
       id: string;
@@ -153,6 +159,8 @@ export class Governance {
   readonly #overrides = new Map<string, OverrideRecord>();
   /** Candidates whose widening an expired override blocked (until gates pass or a new override covers them). */
   readonly #blocked = new Map<string, string>();
+  /** Approval requests some replica has started to execute (used once, whoever gets there first). */
+  readonly #claimed = new Set<string>();
   #chain: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   /** Told when overrides change (metrics). */
@@ -170,29 +178,69 @@ export class Governance {
   /** Opens governance, replaying its journals. */
   static async open(opts: GovernanceOptions): Promise<Governance> {
     const g = new Governance(opts);
-    for (const ev of (await opts.store.readEvents('approvals')).events as Journaled[]) {
-      if (ev.type === 'requested') g.#requests.set(ev.request.id, { ...ev.request });
+    await g.#replay();
+    return g;
+  }
+
+  /**
+   * Rebuilds the requests and overrides from the journals: the store is the truth, shared by every replica (a
+   * request made on one replica is approved on another). Cheap at control-plane volumes.
+   */
+  async #replay(): Promise<void> {
+    const requests = new Map<string, ApprovalRequest>();
+    const claimed = new Set<string>();
+    for (const ev of (await this.#store.readEvents('approvals')).events as Journaled[]) {
+      if (ev.type === 'requested') requests.set(ev.request.id, { ...ev.request });
+      else if (ev.type === 'claimed') claimed.add(ev.id);
       else {
-        const r = g.#requests.get(ev.id);
+        const r = requests.get(ev.id);
         if (r)
           Object.assign(r, {
             status: ev.status,
             decidedBy: ev.by,
             decidedAt: ev.at,
-            reason: ev.reason,
-            error: ev.error,
+            ...(ev.reason !== undefined ? { reason: ev.reason } : {}),
+            ...(ev.error !== undefined ? { error: ev.error } : {}),
           });
       }
     }
-    for (const ev of (await opts.store.readEvents('overrides')).events as OverrideEvent[]) {
-      if (ev.type === 'granted') g.#overrides.set(ev.record.override.id, { ...ev.record });
+    const overrides = new Map<string, OverrideRecord>();
+    const blocked = new Map<string, string>();
+    for (const ev of (await this.#store.readEvents('overrides')).events as OverrideEvent[]) {
+      if (ev.type === 'granted') overrides.set(ev.record.override.id, { ...ev.record });
       else if (ev.type === 'ended') {
-        const r = g.#overrides.get(ev.id);
-        if (r) r.ended = { at: ev.at, reason: ev.reason, action: ev.action };
-        if (r && ev.action === 'block_widening') g.#blocked.set(r.override.candidateBundleId, ev.id);
-      } else g.#blocked.delete(ev.candidateBundleId);
+        const r = overrides.get(ev.id);
+        if (r && !r.ended) r.ended = { at: ev.at, reason: ev.reason, action: ev.action };
+        if (r && ev.action === 'block_widening') blocked.set(r.override.candidateBundleId, ev.id);
+      } else blocked.delete(ev.candidateBundleId);
     }
-    return g;
+    this.#requests.clear();
+    for (const [k, v] of requests) this.#requests.set(k, v);
+    this.#claimed.clear();
+    for (const k of claimed) this.#claimed.add(k);
+    this.#overrides.clear();
+    for (const [k, v] of overrides) this.#overrides.set(k, v);
+    this.#blocked.clear();
+    for (const [k, v] of blocked) this.#blocked.set(k, v);
+  }
+
+  /** Re-reads the journals (another replica may have asked, approved or granted); for reads on the admin API. */
+  refresh(): Promise<void> {
+    return this.#serial(async () => {
+      await this.#replay();
+      this.onOverrides?.(this.active());
+    });
+  }
+
+  /** Appends a journal event, exactly once per `uniqueKey` across replicas (false: someone else already did). */
+  async #once(journal: string, event: object, uniqueKey: string): Promise<boolean> {
+    try {
+      await (this.#store as UniqueStore).appendEvent(journal, event, { uniqueKey });
+      return true;
+    } catch (err) {
+      if ((err as Error).name === 'DuplicateEventError') return false;
+      throw err;
+    }
   }
 
   /** Checks override expiry every `intervalMs`. */
@@ -361,6 +409,9 @@ export class Governance {
   /** Requests a high-risk action: validated now, executed only when a different identity approves it. */
   ask(ask: Ask, who: Identity, now = new Date()): Promise<ApprovalRequest> {
     return this.#serial(async () => {
+      await this.#replay();
+      // Gates judge the fleet: read the other replicas' latest statistics first.
+      await this.#rings.sync();
       Governance.authorize(ask.action, who);
       this.#precheck(ask);
       this.#gated(ask);
@@ -409,22 +460,37 @@ export class Governance {
     });
   }
 
-  #pending(id: string, who: Identity, now: Date): ApprovalRequest {
+  /** The request `id` if `who` may decide on it now; an expired one is recorded as expired (once) and refused. */
+  async #pending(id: string, who: Identity, now: Date): Promise<ApprovalRequest> {
     const req = this.#requests.get(id);
     if (!req) throw new GovernanceError('not_found', 404, `no approval request ${id}`);
-    if (req.status === 'pending' && Date.parse(req.expiresAt) <= now.getTime()) {
-      req.status = 'expired';
+    if (req.status === 'pending' && !this.#claimed.has(id) && Date.parse(req.expiresAt) <= now.getTime()) {
+      if (
+        await this.#once(
+          'approvals',
+          { type: 'claimed', id, by: who.id, at: now.toISOString() },
+          `claim:${id}`,
+        )
+      ) {
+        await this.#decide(req, 'expired', who.id, now);
+        await this.#audit?.append(
+          'approval.expired',
+          who.id,
+          { approval: id, expiresAt: req.expiresAt },
+          req.changeId,
+        );
+      }
       throw new GovernanceError(
         'expired',
         409,
         `approval request ${id} expired at ${req.expiresAt}; ask again`,
       );
     }
-    if (req.status !== 'pending')
+    if (req.status !== 'pending' || this.#claimed.has(id))
       throw new GovernanceError(
         'not_pending',
         409,
-        `approval request ${id} is ${req.status}; it can be used once`,
+        `approval request ${id} is ${req.status === 'pending' ? 'being used' : req.status}; it can be used once`,
       );
     if (who.id.trim().toLowerCase() === req.requestedBy.trim().toLowerCase())
       throw new GovernanceError(
@@ -445,21 +511,45 @@ export class Governance {
     now = new Date(),
   ): Promise<{ request: ApprovalRequest; result: unknown }> {
     return this.#serial(async () => {
-      const req = this.#pending(id, who, now);
+      await this.#replay();
+      const req = await this.#pending(id, who, now);
+      // Claim it: across replicas exactly one approval of a request runs its action.
+      if (
+        !(await this.#once(
+          'approvals',
+          { type: 'claimed', id, by: who.id, at: now.toISOString() },
+          `claim:${id}`,
+        ))
+      )
+        throw new GovernanceError(
+          'not_pending',
+          409,
+          `approval request ${id} is already being used; it can be used once`,
+        );
+      this.#claimed.add(id);
+      await this.#rings.sync();
       const snap = this.#rings.runtime.snapshot();
-      if (snap.state.version !== req.stateVersion)
+      if (snap.state.version !== req.stateVersion) {
+        await this.#decide(
+          req,
+          'failed',
+          who.id,
+          now,
+          reason,
+          'stale: the ring state changed since the request',
+        );
         throw new GovernanceError(
           'stale',
           409,
           `the ring state changed since the request (version ${req.stateVersion} → ${snap.state.version}): ask again so the approver sees the current state`,
         );
+      }
       const actor = { by: `${req.requestedBy}+${who.id}`, at: now };
       let result: unknown;
       try {
         this.#precheck(req.ask);
         result = await this.#execute(req, who, now, actor);
       } catch (err) {
-        if (err instanceof GovernanceError && err.code === 'not_overridable') throw err;
         await this.#decide(req, 'failed', who.id, now, reason, (err as Error).message);
         await this.#audit?.append(
           'promotion.decided',
@@ -549,7 +639,12 @@ export class Governance {
       approvedAt: now.toISOString(),
     });
     const record: OverrideRecord = { override: o, baseRequests: snap.stats.counters.canary.requests };
-    await this.#store.appendEvent('overrides', { type: 'granted', record });
+    if (!(await this.#once('overrides', { type: 'granted', record }, `granted:${req.id}`)))
+      throw new GovernanceError(
+        'not_pending',
+        409,
+        `approval request ${req.id} already granted its override`,
+      );
     this.#overrides.set(o.id, record);
     this.#blocked.delete(o.candidateBundleId);
     await this.#audit?.append('override.created', who.id, { override: o }, o.changeId);
@@ -560,7 +655,16 @@ export class Governance {
   /** Rejects a pending request (an approver, not the requester). */
   reject(id: string, who: Identity, reason: string, now = new Date()): Promise<ApprovalRequest> {
     return this.#serial(async () => {
-      const req = this.#pending(id, who, now);
+      await this.#replay();
+      const req = await this.#pending(id, who, now);
+      if (
+        !(await this.#once(
+          'approvals',
+          { type: 'claimed', id, by: who.id, at: now.toISOString() },
+          `claim:${id}`,
+        ))
+      )
+        throw new GovernanceError('not_pending', 409, `approval request ${id} is already decided`);
       await this.#decide(req, 'rejected', who.id, now, reason);
       await this.#audit?.append(
         'approval.rejected',
@@ -578,6 +682,7 @@ export class Governance {
    */
   checkExpiry(now = new Date()): Promise<void> {
     return this.#serial(async () => {
+      await this.#replay();
       for (const rec of this.#overrides.values()) {
         if (rec.ended) continue;
         const why = this.#bound(rec, now);
@@ -622,14 +727,13 @@ export class Governance {
       .filter((row) => row === undefined || row.verdict !== 'pass');
     let action: 'none' | 'block_widening' | 'rollback' = 'none';
     if (this.#dependsOn(o, state) && stillFailing.length > 0) action = o.onExpiry;
-    rec.ended = { at: now.toISOString(), reason: why, action };
-    await this.#store.appendEvent('overrides', {
-      type: 'ended',
-      id: o.id,
-      at: rec.ended.at,
-      reason: why,
-      action,
-    });
+    // One replica ends it and runs the action; the others find it ended.
+    const ended = { type: 'ended', id: o.id, at: now.toISOString(), reason: why, action };
+    if (!(await this.#once('overrides', ended, `ended:${o.id}`))) {
+      await this.#replay();
+      return;
+    }
+    rec.ended = { at: ended.at, reason: why, action };
     await this.#audit?.append(
       'override.expired',
       'override-expiry',

@@ -42,6 +42,11 @@ export interface RingCounters {
 
 const RESERVOIR = 10_000;
 
+/** A source of percentiles: the local reservoir, or a fleet-wide merged histogram. */
+export interface Percentiles {
+  percentile(p: number): number;
+}
+
 /** A bounded ring buffer of numbers with their timestamps: percentiles over all of it or over a recent window. */
 class Samples {
   readonly #v = new Float64Array(RESERVOIR);
@@ -55,6 +60,10 @@ class Samples {
   }
   get size(): number {
     return Math.min(this.#n, RESERVOIR);
+  }
+  /** Calls `fn` with every value kept (the newest RESERVOIR). */
+  forEach(fn: (value: number) => void): void {
+    for (let i = 0; i < this.size; i++) fn(this.#v[i]!);
   }
   /** The p-th percentile (0–100) of the samples taken at or after `since`; NaN when there are none. */
   percentile(p: number, since = 0): number {

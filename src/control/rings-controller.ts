@@ -17,8 +17,12 @@ import {
   startShadow,
 } from '../rings/transitions.ts';
 import { checkTriggers, type FiredTrigger } from '../rings/triggers.ts';
+import { fleetView, type StatsSummary, summarize } from './fleet-stats.ts';
 import { type RingSample, RingStats } from './ring-stats.ts';
-import { type ControlStore, StoreCorruptError } from './store.ts';
+import { type ControlStore, StoreConflictError, StoreCorruptError } from './store.ts';
+
+/** The control-plane store, as replicas share it (the change feed exists only on a shared store). */
+type SharedStore = ControlStore;
 
 /** A promotion the gates refuse; carries the gate table (409 on the admin API). */
 export class GateBlockedError extends Error {
@@ -68,6 +72,10 @@ export interface AuditSink {
 /** What the metrics follow: every applied change (with the new snapshot), promotions and rollbacks. */
 export type RingEvent =
   | { readonly kind: 'changed' }
+  | { readonly kind: 'journal'; readonly journal: string }
+  | { readonly kind: 'store'; readonly up: boolean }
+  | { readonly kind: 'propagated'; readonly seconds: number }
+  | { readonly kind: 'fleet'; readonly replicas: number }
   | { readonly kind: 'promotion'; readonly to: 'shadow' | 'canary' | 'production' }
   | { readonly kind: 'rollback'; readonly trigger: string };
 
@@ -83,6 +91,18 @@ export class RingsController {
   #timer: NodeJS.Timeout | undefined;
   #listeners: Array<(e: RingEvent) => void> = [];
   #audit: AuditSink | undefined;
+  /** This replica's id (fleet statistics are published under it). */
+  #replica = 'local';
+  /** The latest statistics summaries the other replicas published for the current stage. */
+  readonly #fleet = new Map<string, StatsSummary>();
+  #syncTimer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+  /** Whether the control-plane store answers (fail static: the data plane keeps its last state either way). */
+  store: { up: boolean; since: string; error: string | undefined } = {
+    up: true,
+    since: new Date().toISOString(),
+    error: undefined,
+  };
   lastRollback: RollbackRecord | undefined;
   /** The last kill-switch drill: rollback-readiness evidence for the promotion gates. */
   lastDrill: DrillEvidence | undefined;
@@ -113,11 +133,14 @@ export class RingsController {
     bootstrap: CompiledBundle;
     /** The hash-chained audit trail every control-plane change is appended to. */
     audit?: AuditSink;
+    /** This replica's id, for fleet-wide gate statistics. */
+    replica?: string;
   }): Promise<RingsController> {
     const { store, logger, bootstrap } = opts;
     const placeholder = new RingRuntime(undefined as unknown as RingSnapshot);
     const c = new RingsController(store, logger, opts.thresholds, opts.providers, placeholder);
     c.#audit = opts.audit;
+    if (opts.replica) c.#replica = opts.replica;
     c.#bundles.set(bootstrap.id, bootstrap);
     const raw = await store.loadState<RingState>();
     let state: RingState;
@@ -207,7 +230,13 @@ export class RingsController {
     const cur = this.runtime.snapshot();
     const next = change(cur.state);
     const snap = await this.#snapshotOf(next, cur);
-    await this.#store.saveState(next, cur.state.version);
+    try {
+      await this.#store.saveState(next, cur.state.version);
+    } catch (err) {
+      // Another replica changed the state first: catch up, so the next attempt starts from what is stored.
+      if (err instanceof StoreConflictError) await this.#refresh().catch(() => {});
+      throw err;
+    }
     this.runtime.swap(snap);
     this.#emit({ kind: 'changed' });
     this.#logger.info(
@@ -478,7 +507,9 @@ export class RingsController {
   /** The gate table of the candidate's next transition, measured now. */
   gates(now = Date.now()): ReturnType<typeof evaluateGates> {
     const snap = this.runtime.snapshot();
-    return evaluateGates(snap.state, snap.stats, this.#t.gates, now, this.lastDrill);
+    const others = [...this.#fleet.values()].filter((o) => o.epoch === snap.stats.epoch);
+    const stats = others.length ? fleetView(snap.stats, this.#replica, others, now) : snap.stats;
+    return evaluateGates(snap.state, stats, this.#t.gates, now, this.lastDrill);
   }
 
   /** Acknowledges a divergence group of the current stage with an explanation. */
@@ -486,11 +517,15 @@ export class RingsController {
     return this.#serial(async () => {
       const snap = this.runtime.snapshot();
       const g = snap.stats.groups.get(group);
-      if (!g) throw new Error(`no divergence group "${group}" in the current stage`);
+      const elsewhere = [...this.#fleet.values()].some(
+        (o) => o.epoch === snap.stats.epoch && o.groups.some((x) => x.key === group),
+      );
+      if (!g && !elsewhere) throw new Error(`no divergence group "${group}" in the current stage`);
       const ack = { by: actor.by, reason, at: actor.at.toISOString() };
       await this.#store.appendEvent('divergence-acks', { epoch: snap.stats.epoch, group, ...ack });
       this.#acks.set(`${snap.stats.epoch}|${group}`, ack);
-      g.ack = ack;
+      if (g) g.ack = ack;
+      else this.#pendingAck(snap.stats, group, ack);
       await this.#audited(
         'divergence.ack',
         actor.by,
@@ -528,18 +563,120 @@ export class RingsController {
   }
 
   /** Starts the trigger loop (unref'd: it never keeps the process alive). */
-  start(): void {
+  start(opts: { syncIntervalMs?: number } = {}): void {
     this.#timer ??= setInterval(() => {
       this.checkTriggers().catch((err: unknown) =>
         this.#logger.error({ err }, 'rollback trigger check failed'),
       );
     }, this.#t.triggers.checkIntervalMs);
     this.#timer.unref();
+    const store = this.#store as SharedStore;
+    // Replicas: follow the store's change feed, and poll its version too (a missed notification heals).
+    this.#unsubscribe ??= store.subscribe?.({
+      onChange: (kind, detail) => {
+        if (kind === 'state') this.refresh().catch(() => {});
+        else this.#emit({ kind: 'journal', journal: detail });
+      },
+      onStatus: (up, error) => this.#storeStatus(up, error),
+    });
+    // A store shared by replicas (it has a change feed): publish and read fleet statistics, poll the version.
+    if (store.subscribe)
+      this.#syncTimer ??= setInterval(() => {
+        this.sync().catch(() => {});
+      }, opts.syncIntervalMs ?? 2000);
+    this.#syncTimer?.unref();
+  }
+
+  #storeStatus(up: boolean, error?: unknown): void {
+    if (up === this.store.up) return;
+    this.store = {
+      up,
+      since: new Date().toISOString(),
+      error: up ? undefined : String((error as Error)?.message ?? error),
+    };
+    if (up) this.#logger.info('control-plane store reachable again: catching up');
+    else
+      this.#logger.error(
+        { err: error },
+        'control-plane store unreachable: serving with the last known ring state; control-plane writes are refused',
+      );
+    this.#emit({ kind: 'store', up });
+    if (up) this.refresh().catch(() => {});
+  }
+
+  /** One sync round: catch up with the stored state, publish this replica's statistics, read the others'. */
+  async sync(now = Date.now()): Promise<void> {
+    const store = this.#store as SharedStore;
+    try {
+      await this.refresh();
+      const stats = this.runtime.snapshot().stats;
+      if (store.putShared && store.listShared) {
+        const ns = `stats:${stats.epoch}`;
+        await store.putShared(ns, this.#replica, summarize(stats, this.#replica, now));
+        for (const { key, doc } of await store.listShared(ns))
+          if (key !== this.#replica) this.#fleet.set(key, doc as StatsSummary);
+        for (const [k, v] of this.#fleet) if (v.epoch !== stats.epoch) this.#fleet.delete(k);
+        this.#emit({ kind: 'fleet', replicas: this.replicas });
+      }
+      this.#storeStatus(true);
+    } catch (err) {
+      this.#storeStatus(false, err);
+    }
+  }
+
+  /** Replicas in the fleet view of the current stage (this one included). */
+  get replicas(): number {
+    const epoch = this.runtime.snapshot().stats.epoch;
+    return 1 + [...this.#fleet.values()].filter((o) => o.epoch === epoch).length;
+  }
+
+  /** Catches up with a ring state another replica stored: one swap, as for a local change. */
+  refresh(): Promise<boolean> {
+    return this.#serial(() => this.#refresh());
+  }
+
+  async #refresh(): Promise<boolean> {
+    const store = this.#store as SharedStore;
+    const cur = this.runtime.snapshot();
+    const version = store.stateVersion ? await store.stateVersion() : undefined;
+    if (version !== undefined && version <= cur.state.version) return false;
+    const raw = await this.#store.loadState<RingState>();
+    if (raw === undefined) return false;
+    const parsed = ringStateSchema.safeParse(raw);
+    if (!parsed.success)
+      throw new StoreCorruptError(
+        'state',
+        `stored ring state is not valid: ${parsed.error.issues[0]?.message}`,
+      );
+    if (parsed.data.version <= cur.state.version) return false;
+    for (const ev of (await this.#store.readEvents('divergence-acks')).events as Array<{
+      epoch: string;
+      group: string;
+      by: string;
+      reason: string;
+      at: string;
+    }>)
+      this.#acks.set(`${ev.epoch}|${ev.group}`, { by: ev.by, reason: ev.reason, at: ev.at });
+    const next = await this.#snapshotOf(parsed.data, cur);
+    this.runtime.swap(next);
+    const rollbacks = (await this.#store.readEvents('rollbacks')).events as RollbackRecord[];
+    this.lastRollback = rollbacks.at(-1);
+    this.#emit({ kind: 'changed' });
+    const lagMs = parsed.data.changedAt ? Date.now() - Date.parse(parsed.data.changedAt) : undefined;
+    if (lagMs !== undefined) this.#emit({ kind: 'propagated', seconds: Math.max(0, lagMs) / 1000 });
+    this.#logger.info(
+      { version: parsed.data.version, changeId: parsed.data.changeId, from: cur.state.version, lagMs },
+      'ring state changed by another replica: swapped',
+    );
+    return true;
   }
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#syncTimer) clearInterval(this.#syncTimer);
+    this.#unsubscribe?.();
     this.#timer = undefined;
+    this.#syncTimer = undefined;
     await this.#chain;
   }
 }

@@ -1,8 +1,9 @@
 /**
  * The control-plane store: the ring state (one versioned document, compare-and-set), the registry of immutable
- * content-addressed bundles, and append-only event journals. One interface, several backends: files in a state
- * directory (`file-store.ts`, the default for one replica), memory (`memory-store.ts`), and later PostgreSQL.
- * Nothing here knows which backend it runs on; the helpers below hold the rules every backend shares.
+ * content-addressed bundles, append-only event journals, and small shared documents. One interface, several
+ * backends: files in a state directory (`file-store.ts`, the default for one replica), memory (`memory-store.ts`),
+ * and PostgreSQL (`pg-store.ts`, for several replicas sharing one control plane). Nothing here knows which backend
+ * it runs on; the helpers below hold the rules every backend shares.
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../policy/canonical.ts';
@@ -42,7 +43,67 @@ export class StoreConflictError extends Error {
   }
 }
 
-/** Where the control plane keeps its state. Every method may also reject with the backend's I/O error. */
+/** Thrown by an append whose `uniqueKey` the journal already holds: nothing was written. */
+export class DuplicateEventError extends Error {
+  readonly journal: string;
+  readonly key: string;
+  constructor(journal: string, key: string) {
+    super(
+      `control-plane store: journal "${journal}" already holds an event with unique key ${JSON.stringify(key)} (not appended again)`,
+    );
+    this.name = 'DuplicateEventError';
+    this.journal = journal;
+    this.key = key;
+  }
+}
+
+/**
+ * Thrown when the backend cannot be reached in time (a database that is down, refuses connections, or does not
+ * answer within its timeouts). The operation may or may not have taken effect when the connection dropped
+ * mid-commit; callers re-read before retrying a compare-and-set.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`control-plane store unreachable: ${reason}`, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** Options of `appendEvent`. */
+export interface AppendOptions {
+  /**
+   * At most one event per (journal, uniqueKey) is ever appended, across every process sharing the store: a second
+   * append with the same key is refused with DuplicateEventError and writes nothing (e.g. an approval id, so an
+   * approval is used once across replicas). Any non-empty string up to 512 characters.
+   */
+  readonly uniqueKey?: string;
+}
+
+/** One shared document as listed: its key, the document as stored, and when it was last written (ISO 8601). */
+export interface SharedDoc {
+  readonly key: string;
+  readonly doc: unknown;
+  readonly updatedAt: string;
+}
+
+/** What changed: the ring state (`detail`: its new version, or why to re-read) or a journal (`detail`: its name). */
+export type StoreChangeKind = 'state' | 'events';
+
+/** Receives the change feed of a shared store (`ControlStore.subscribe`). */
+export interface StoreChangeListener {
+  /**
+   * Something changed in the store, possibly written by another replica. `('state', 'subscribed' | 'reconnected')`
+   * means the feed was (re)established and notifications may have been missed meanwhile: re-read everything.
+   */
+  onChange(kind: StoreChangeKind, detail: string): void;
+  /** The feed went down (`up` false, with the error) or came (back) up. */
+  onStatus?(up: boolean, error?: Error): void;
+}
+
+/**
+ * Where the control plane keeps its state. Every method may also reject with the backend's I/O error, or (a
+ * database backend) StoreUnavailableError when it cannot be reached in time.
+ */
 export interface ControlStore {
   /**
    * The saved state document, or undefined when none was ever saved. Throws StoreCorruptError. The document is
@@ -55,17 +116,42 @@ export interface ControlStore {
    * instances, Dates, NaN or undefined array items): what is saved is exactly what loads.
    */
   saveState<T extends Versioned>(next: T, expectedVersion: number | undefined): Promise<void>;
+  /** The version of the stored state (undefined when none), without loading the document: cheap enough to poll. */
+  stateVersion(): Promise<number | undefined>;
   /** Stores an immutable, content-addressed bundle: `id` is `sha256:<hex>` of `canonical` (verified; a mismatch throws). Idempotent. */
   putBundle(id: string, canonical: string): Promise<void>;
   /** The canonical JSON of a stored bundle, or undefined. Verifies the content still hashes to the id (StoreCorruptError if not). */
   getBundle(id: string): Promise<string | undefined>;
   /** Ids of every stored bundle. */
   listBundles(): Promise<string[]>;
-  /** Appends one JSON event line to a named append-only journal (e.g. 'rollbacks', 'divergence-acks'); durable (fsync). */
-  appendEvent(journal: string, event: object): Promise<void>;
+  /**
+   * Appends one JSON event to a named append-only journal (e.g. 'rollbacks', 'divergence-acks'); durable. With
+   * `opts.uniqueKey`, refuses (DuplicateEventError, nothing written) when the journal already has that key.
+   */
+  appendEvent(journal: string, event: object, opts?: AppendOptions): Promise<void>;
+  /**
+   * Atomically reads the journal's last event (undefined when it is empty) and appends `build(last)`, returning
+   * what was appended. Concurrent callers, even in other processes sharing the store, never build on the same
+   * `last`: a hash chain written this way never forks. `build` must be synchronous; when it throws, nothing is
+   * appended and the error propagates.
+   */
+  appendChained<T extends object>(journal: string, build: (last: unknown | undefined) => T): Promise<T>;
   /** Every event of a journal in order; a torn last line (crash mid-append) is ignored and reported via the returned `torn` flag; corruption in the middle throws StoreCorruptError. */
   readEvents(journal: string): Promise<{ events: unknown[]; torn: boolean }>;
-  /** Waits for writes in flight, then refuses further calls. */
+  /**
+   * Creates or replaces the small shared document `key` of `namespace` (e.g. namespace `stats:<epoch>`, key the
+   * replica id). Names: 1–200 characters of `[A-Za-z0-9._:@-]`. `doc` must be plain JSON.
+   */
+  putShared(namespace: string, key: string, doc: object): Promise<void>;
+  /** Every document of `namespace`, sorted by key (empty when there is none). */
+  listShared(namespace: string): Promise<SharedDoc[]>;
+  /**
+   * The change feed of a store shared between processes (PostgreSQL: LISTEN/NOTIFY). Returns the unsubscribe
+   * function. Undefined for stores that only this process writes (memory) or that have no feed (files: poll
+   * `stateVersion`).
+   */
+  subscribe?(listener: StoreChangeListener): () => void;
+  /** Waits for writes in flight, then refuses further calls. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -98,6 +184,31 @@ export function assertBundle(id: string, canonical: string): void {
     throw new Error(`bundle ${id} is not JSON`);
   }
   if (canonicalJson(parsed) !== canonical) throw new Error(`bundle ${id} is JSON but not in canonical form`);
+}
+
+const SHARED_NAME = /^[A-Za-z0-9._:@-]{1,200}$/;
+
+/** Throws unless `name` is a shared-document namespace or key: 1–200 characters of `[A-Za-z0-9._:@-]`. */
+export function assertSharedName(what: 'namespace' | 'key', name: string): void {
+  if (typeof name !== 'string' || !SHARED_NAME.test(name) || name === '.' || name === '..')
+    throw new Error(`invalid shared ${what} ${JSON.stringify(name)}: use 1-200 of [A-Za-z0-9._:@-]`);
+}
+
+/** Throws unless `key` is a usable unique key for `appendEvent` (a non-empty string up to 512 characters). */
+export function assertUniqueKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 512)
+    throw new Error(
+      `invalid unique key ${JSON.stringify(key)}: a non-empty string of at most 512 characters`,
+    );
+}
+
+/** The canonical JSON of a journal event (or, `what` = 'doc', a shared document), after checking it is a plain-JSON object. */
+export function eventToStore(event: unknown, what: 'event' | 'doc' = 'event'): string {
+  if (typeof event !== 'object' || event === null)
+    throw new TypeError(
+      what === 'event' ? 'a journal event must be an object' : 'a shared document must be an object',
+    );
+  return plainJson(event, what);
 }
 
 /** Throws unless `name` is a journal name (`[a-z0-9-]+`), which keeps it a safe file or key name anywhere. */

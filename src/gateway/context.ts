@@ -28,6 +28,8 @@ export interface DataEnv {
 export interface Lifecycle {
   ready: boolean;
   draining: boolean;
+  /** Readiness detail of the control plane (fail static: the gateway stays ready while its store is down). */
+  controlPlane?: () => Record<string, unknown>;
 }
 
 /** Tokens a request consumed, from the provider's usage report or, when it sent none, estimated (characters / 4). */

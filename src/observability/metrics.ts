@@ -160,6 +160,20 @@ export class Metrics {
     'The bundle in each ring (production, candidate, previous = rollback target): always 1.',
     ['ring', 'bundle_id', 'name', 'version'],
   );
+  readonly storeUp = this.#g(
+    'ringfence_control_store_up',
+    'Whether the control-plane store answers (0: serving with the last known ring state; writes refused).',
+  );
+  readonly replicas = this.#g(
+    'ringfence_fleet_replicas',
+    'Replicas whose statistics are in the fleet-wide gate view of the current stage.',
+  );
+  readonly propagation = this.#h(
+    'ringfence_state_propagation_seconds',
+    'From a ring-state change on any replica to this replica enforcing it.',
+    [],
+    [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+  );
   readonly overridesActive = this.#g(
     'ringfence_overrides_active',
     'Gate overrides in force (logged decisions with an expiry).',
@@ -174,6 +188,8 @@ export class Metrics {
     this.#pricing = pricing;
     // Series that exist from the start, so rates and alerts see 0 rather than nothing.
     this.overridesActive.set(0);
+    this.storeUp.set(1);
+    this.replicas.set(1);
     for (const k of ['target', 'candidate']) this.killSwitches.labels(k).set(0);
     for (const t of ['manual', 'error_rate', 'guardrail_spike', 'leak_block', 'latency_sla'])
       this.rollbacks.labels(t).inc(0);
@@ -261,6 +277,9 @@ export class Metrics {
   ringEvent(e: RingEvent): void {
     if (e.kind === 'promotion') this.promotions.labels(e.to).inc();
     else if (e.kind === 'rollback') this.rollbacks.labels(e.trigger).inc();
+    else if (e.kind === 'store') this.storeUp.set(e.up ? 1 : 0);
+    else if (e.kind === 'propagated') this.propagation.observe(e.seconds);
+    else if (e.kind === 'fleet') this.replicas.set(e.replicas);
   }
 
   /** Follows breaker transitions and fallbacks. */

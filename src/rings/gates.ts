@@ -1,4 +1,4 @@
-import type { RingStats } from '../control/ring-stats.ts';
+import type { GateStats } from '../control/fleet-stats.ts';
 import type { RingState } from './state.ts';
 
 /** The outcome of one measured condition. */
@@ -51,11 +51,11 @@ const round = (x: number, digits = 4) => (Number.isFinite(x) ? Number(x.toFixed(
  */
 export function evaluateGates(
   state: RingState,
-  stats: RingStats,
+  stats: GateStats,
   t: GateThresholds,
   now: number,
   lastDrill?: DrillEvidence,
-): { transition: GateTransition; gates: GateResult[] } | undefined {
+): { transition: GateTransition; gates: GateResult[]; replicas: number } | undefined {
   const cand = state.candidate;
   if (!cand) return undefined;
   const window = { since: new Date(stats.since).toISOString(), until: new Date(now).toISOString() };
@@ -110,7 +110,7 @@ export function evaluateGates(
     });
     const p95 = stats.candidateEval.percentile(95);
     add('candidate_eval_p95_us', p95, `<= ${g.maxCandidateEvalP95Us}`, p95 <= g.maxCandidateEvalP95Us, n);
-    return { transition: 'shadow_to_canary', gates };
+    return { transition: 'shadow_to_canary', gates, replicas: stats.replicas ?? 1 };
   }
 
   const g = t.canaryToProduction;
@@ -163,7 +163,7 @@ export function evaluateGates(
       true,
     );
   } else if (lastDrill) add('rollback_drill', 1, 'last drill passed', true, 1, true);
-  return { transition: 'canary_to_production', gates };
+  return { transition: 'canary_to_production', gates, replicas: stats.replicas ?? 1 };
 }
 
 /** True when every gate passes, or fails only where `covered` (an active override) says it may. */

@@ -23,6 +23,8 @@ export const ringStateSchema = z.strictObject({
   version: z.number().int().nonnegative(),
   /** The change that produced this state (carried into decision logs and the audit trail). */
   changeId: z.string().min(1),
+  /** When the change was made (wall clock of the replica that made it). */
+  changedAt: z.string().optional(),
   production: placed,
   /** Earlier production bundles, most recent first: rollback targets. */
   previous: z.array(placed).max(20),

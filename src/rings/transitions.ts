@@ -24,9 +24,11 @@ export interface Actor {
 }
 
 const iso = (d: Date) => d.toISOString();
-const next = (s: RingState): Pick<RingState, 'version' | 'changeId'> => ({
+const next = (s: RingState): Pick<RingState, 'version' | 'changeId' | 'changedAt'> => ({
   version: s.version + 1,
   changeId: `chg_${randomUUID()}`,
+  // When it was stored, so replicas can measure how long it took to reach them.
+  changedAt: new Date().toISOString(),
 });
 
 /** The first state: a production bundle and nothing else. */

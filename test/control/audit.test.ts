@@ -221,12 +221,13 @@ describe('AuditLog', () => {
     let failNext = true;
     const flaky: ControlStore = {
       ...inner,
-      async appendEvent(journal, event) {
-        await inner.appendEvent(journal, event);
+      async appendChained(journal, build) {
+        const written = await inner.appendChained(journal, build);
         if (failNext) {
           failNext = false;
           throw new Error('EIO after the write');
         }
+        return written;
       },
     };
     const log = await AuditLog.open(flaky);

@@ -7,8 +7,15 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type FileStoreOptions, openFileStore } from '../../src/control/file-store.ts';
 import { memoryStore } from '../../src/control/memory-store.ts';
-import { type ControlStore, StoreConflictError, StoreCorruptError } from '../../src/control/store.ts';
+import { openPgStore } from '../../src/control/pg-store.ts';
+import {
+  type ControlStore,
+  DuplicateEventError,
+  StoreConflictError,
+  StoreCorruptError,
+} from '../../src/control/store.ts';
 import { bundleId, canonicalJson } from '../../src/policy/canonical.ts';
+import { createSchema } from '../helpers/postgres.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 /** Node 24 runs the TypeScript sources; under npm/npx that is this process's node, else the pinned one. */
@@ -27,6 +34,7 @@ interface Doc {
 
 const dirs: string[] = [];
 const stores: ControlStore[] = [];
+const schemas: Array<() => Promise<void>> = [];
 const children = new Set<ChildProcess>();
 
 async function tempDir(): Promise<string> {
@@ -41,11 +49,21 @@ async function fileStore(dir: string, opts?: FileStoreOptions): Promise<ControlS
   return s;
 }
 
+/** The PostgreSQL store in a schema of its own on the shared server (dropped after the test). */
+async function pgStore(): Promise<ControlStore> {
+  const { url, schema, drop } = createSchema();
+  schemas.push(drop);
+  const s = await openPgStore({ url, schema });
+  stores.push(s);
+  return s;
+}
+
 afterEach(async () => {
   for (const c of children) c.kill('SIGKILL');
   children.clear();
   for (const s of stores.splice(0)) await s.close();
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  for (const drop of schemas.splice(0)) await drop();
 });
 
 const bundle = { apiVersion: 'ringfence/v1', metadata: { name: 'corp', version: '1' }, rules: [1, 2, 3] };
@@ -53,7 +71,8 @@ const bundle = { apiVersion: 'ringfence/v1', metadata: { name: 'corp', version: 
 describe.each([
   ['file', async () => fileStore(await tempDir())],
   ['memory', async () => memoryStore()],
-] as const)('%s store', (_name, make) => {
+  ['pg', pgStore],
+] as const)('%s store', (name, make) => {
   it('loads undefined when nothing was ever saved', async () => {
     const s = await make();
     expect(await s.loadState()).toBeUndefined();
@@ -158,6 +177,114 @@ describe.each([
     await s.close();
     await expect(s.loadState()).rejects.toThrow(/closed/);
     await expect(s.saveState({ version: 1 }, undefined)).rejects.toThrow(/closed/);
+    await expect(s.appendChained('x', () => ({}))).rejects.toThrow(/closed/);
+    await expect(s.putShared('n', 'k', {})).rejects.toThrow(/closed/);
+    await expect(s.stateVersion()).rejects.toThrow(/closed/);
+  });
+
+  it('reports the stored state version without loading it', async () => {
+    const s = await make();
+    expect(await s.stateVersion()).toBeUndefined();
+    await s.saveState({ version: 4, note: 'a' }, undefined);
+    expect(await s.stateVersion()).toBe(4);
+    await s.saveState({ version: 9, note: 'b' }, 4);
+    expect(await s.stateVersion()).toBe(9);
+    await s.saveState({ version: 9, note: 'refused' }, 4).catch(() => undefined);
+    expect(await s.stateVersion()).toBe(9);
+  });
+
+  it('appends a uniqueKey once per journal: a second append is refused and writes nothing', async () => {
+    const s = await make();
+    await s.appendEvent('approvals', { id: 'a1', used: 1 }, { uniqueKey: 'use:a1' });
+    const err = await s
+      .appendEvent('approvals', { id: 'a1', used: 2 }, { uniqueKey: 'use:a1' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DuplicateEventError);
+    expect(err).toMatchObject({ journal: 'approvals', key: 'use:a1' });
+    expect((err as Error).message).toMatch(/journal "approvals".*"use:a1"/);
+    // Another key, another journal, or no key at all: appended.
+    await s.appendEvent('approvals', { id: 'a2' }, { uniqueKey: 'use:a2' });
+    await s.appendEvent('other', { id: 'a1' }, { uniqueKey: 'use:a1' });
+    await s.appendEvent('approvals', { id: 'none' });
+    await s.appendEvent('approvals', { id: 'none' });
+    expect((await s.readEvents('approvals')).events).toEqual([
+      { id: 'a1', used: 1 },
+      { id: 'a2' },
+      { id: 'none' },
+      { id: 'none' },
+    ]);
+    await expect(s.appendEvent('approvals', {}, { uniqueKey: '' })).rejects.toThrow(/invalid unique key/);
+    // Concurrent appends of one key: exactly one lands.
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => s.appendEvent('race', { i }, { uniqueKey: 'once' })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results)
+      if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(DuplicateEventError);
+    expect((await s.readEvents('race')).events).toHaveLength(1);
+  });
+
+  it('appendChained builds each event on the last one, never forking under concurrency', async () => {
+    const s = await make();
+    const first = await s.appendChained('chain', (last) => ({ n: last === undefined ? 1 : -1, prev: null }));
+    expect(first).toEqual({ n: 1, prev: null });
+    const link = (last: unknown) => {
+      const l = last as { n: number };
+      return { n: l.n + 1, prev: l.n };
+    };
+    const built = await Promise.all(Array.from({ length: 30 }, () => s.appendChained('chain', link)));
+    expect(built.map((b) => b.n).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 2));
+    const { events } = await s.readEvents('chain');
+    expect(events).toEqual(Array.from({ length: 31 }, (_, i) => ({ n: i + 1, prev: i === 0 ? null : i })));
+    // Plain appends and chained ones share the journal: the next link sees the plain event.
+    await s.appendEvent('chain', { n: 100, prev: 'plain' });
+    expect(await s.appendChained('chain', link)).toEqual({ n: 101, prev: 100 });
+    // A build that throws, or returns what JSON cannot carry, appends nothing.
+    await expect(
+      s.appendChained('chain', () => {
+        throw new Error('build refused');
+      }),
+    ).rejects.toThrow(/build refused/);
+    await expect(s.appendChained('chain', () => ({ at: new Date() }))).rejects.toThrow(/Date/);
+    expect((await s.readEvents('chain')).events).toHaveLength(33);
+    await expect(s.appendChained('Bad', () => ({}))).rejects.toThrow(/invalid journal name/);
+  });
+
+  it('keeps shared documents per namespace: upsert, list sorted by key, copies', async () => {
+    const s = await make();
+    expect(await s.listShared('stats:1')).toEqual([]);
+    const doc = { replica: 'r2', requests: 10, nested: { p95: 1.5 } };
+    const before = Date.now();
+    await s.putShared('stats:1', 'r2', doc);
+    doc.requests = 11;
+    await s.putShared('stats:1', 'r1@host:9', { replica: 'r1', requests: 1 });
+    await s.putShared('stats:1', 'r1@host:9', { replica: 'r1', requests: 2 });
+    await s.putShared('stats:2', 'r1@host:9', { replica: 'r1', epoch: 2 });
+    await s.putShared('.hidden', '.k', { dots: true });
+    const list = await s.listShared('stats:1');
+    expect(list.map(({ key, doc }) => ({ key, doc }))).toEqual([
+      { key: 'r1@host:9', doc: { replica: 'r1', requests: 2 } },
+      { key: 'r2', doc: { replica: 'r2', requests: 10, nested: { p95: 1.5 } } },
+    ]);
+    for (const d of list) {
+      expect(new Date(d.updatedAt).toISOString()).toBe(d.updatedAt);
+      // The database's clock may differ from ours by a little.
+      expect(Date.parse(d.updatedAt)).toBeGreaterThanOrEqual(before - 5000);
+    }
+    expect((await s.listShared('stats:2')).map((d) => d.doc)).toEqual([{ replica: 'r1', epoch: 2 }]);
+    expect((await s.listShared('.hidden')).map((d) => d.key)).toEqual(['.k']);
+    await expect(s.putShared('a/b', 'k', {})).rejects.toThrow(/invalid shared namespace/);
+    await expect(s.putShared('ns', '..', {})).rejects.toThrow(/invalid shared key/);
+    await expect(s.putShared('ns', '', {})).rejects.toThrow(/invalid shared key/);
+    await expect(s.listShared('x'.repeat(201))).rejects.toThrow(/invalid shared namespace/);
+    await expect(s.putShared('ns', 'k', { at: new Date() })).rejects.toThrow(/Date/);
+    await expect(s.putShared('ns', 'k', null as unknown as object)).rejects.toThrow(/must be an object/);
+    expect(await s.listShared('ns')).toEqual([]);
+  });
+
+  it('has a change feed only when other processes write it through a database', async () => {
+    const s = await make();
+    expect(typeof s.subscribe).toBe(name === 'pg' ? 'function' : 'undefined');
   });
 });
 
@@ -281,6 +408,60 @@ describe('file store on disk', () => {
     expect(await s.readEvents('rollbacks')).toEqual({ events: [{ n: 1 }, { n: 2 }, { n: 4 }], torn: false });
   });
 
+  it('keeps unique keys, shared documents and chains across a restart, in their own files', async () => {
+    const dir = await tempDir();
+    const a = await fileStore(dir);
+    await a.appendEvent('approvals', { id: 'a1' }, { uniqueKey: 'use:a1' });
+    await a.putShared('stats:7', 'r1@h:1', { n: 1 });
+    await a.appendChained('audit', () => ({ seq: 1 }));
+    await a.close();
+    // Names a file system may refuse (`:`, `@`) and a leading dot (a temp file) are %-encoded.
+    expect(await readdir(join(dir, 'shared'))).toEqual(['stats%3A7']);
+    expect(await readdir(join(dir, 'shared', 'stats%3A7'))).toEqual(['r1%40h%3A1.json']);
+    expect(await readdir(join(dir, 'journals', 'approvals.keys'))).toEqual([sha256('use:a1')]);
+
+    const b = await fileStore(dir);
+    await expect(b.appendEvent('approvals', { id: 'a1' }, { uniqueKey: 'use:a1' })).rejects.toBeInstanceOf(
+      DuplicateEventError,
+    );
+    expect((await b.readEvents('approvals')).events).toEqual([{ id: 'a1' }]);
+    expect((await b.listShared('stats:7')).map((d) => d.doc)).toEqual([{ n: 1 }]);
+    expect(await b.appendChained('audit', (last) => ({ seq: (last as { seq: number }).seq + 1 }))).toEqual({
+      seq: 2,
+    });
+
+    // A hand-edited shared document is reported, not used.
+    await writeFile(join(dir, 'shared', 'stats%3A7', 'r1%40h%3A1.json'), '{"format":"ringfence-shared/v1"');
+    await expect(b.listShared('stats:7')).rejects.toBeInstanceOf(StoreCorruptError);
+  });
+
+  it("sees another instance's saves in stateVersion (the cached version follows the file)", async () => {
+    const dir = await tempDir();
+    const a = await fileStore(dir);
+    const b = await fileStore(dir);
+    expect(await b.stateVersion()).toBeUndefined();
+    await a.saveState({ version: 1 }, undefined);
+    expect(await b.stateVersion()).toBe(1);
+    expect(await b.stateVersion()).toBe(1);
+    await a.saveState({ version: 2 }, 1);
+    expect(await b.stateVersion()).toBe(2);
+    await writeFile(statePath(dir), '{"format":');
+    await expect(b.stateVersion()).rejects.toBeInstanceOf(StoreCorruptError);
+  });
+
+  it('chains onto the last complete line when the journal ends torn', async () => {
+    const dir = await tempDir();
+    const s = await fileStore(dir);
+    await s.appendEvent('audit', { seq: 1 });
+    await appendFile(join(dir, 'journals', 'audit.jsonl'), '{"seq":2,"cut');
+    const next = await s.appendChained('audit', (last) => ({ seq: (last as { seq: number }).seq + 1 }));
+    expect(next).toEqual({ seq: 2 });
+    expect(await s.readEvents('audit')).toEqual({ events: [{ seq: 1 }, { seq: 2 }], torn: false });
+    // A last line that is complete but not JSON: refused, nothing appended.
+    await appendFile(join(dir, 'journals', 'audit.jsonl'), 'garbage\n');
+    await expect(s.appendChained('audit', () => ({ seq: 9 }))).rejects.toBeInstanceOf(StoreCorruptError);
+  });
+
   it('throws on corruption in the middle of a journal', async () => {
     const dir = await tempDir();
     const s = await fileStore(dir);
@@ -319,6 +500,11 @@ if (mode === 'crash') {
     v = next;
     process.stdout.write('saved ' + v + '\\n');
   }
+} else if (mode === 'chain') {
+  for (let i = 0; i < Number(n); i++)
+    await store.appendChained('chain', (last) => ({ n: (last?.n ?? 0) + 1, prev: last?.n ?? null, pid: process.pid }));
+  await store.close();
+  process.stdout.write('chained\\n');
 } else {
   let done = 0;
   let conflicts = 0;
@@ -427,6 +613,23 @@ if (mode === 'crash') {
       Array.from({ length: 2 * n }, (_, i) => i + 1),
     );
     expect(await stat(join(dir, '.lock')).catch((e: { code: string }) => e.code)).toBe('ENOENT');
+  });
+
+  it('appendChained from two processes at once never forks the chain', async () => {
+    const dir = await tempDir();
+    const a = run([dir, 'chain', '50']);
+    const b = run([dir, 'chain', '50']);
+    expect(await Promise.all([a.exited, b.exited])).toEqual([0, 0]);
+    expect(a.err + b.err).toBe('');
+    const s = await fileStore(dir);
+    const events = (await s.readEvents('chain')).events as Array<{
+      n: number;
+      prev: number | null;
+      pid: number;
+    }>;
+    expect(events.map((e) => e.n)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(events.map((e) => e.prev)).toEqual(Array.from({ length: 100 }, (_, i) => (i === 0 ? null : i)));
+    expect(new Set(events.map((e) => e.pid)).size).toBe(2);
   });
 
   async function writeLock(dir: string, body: string, ageMs = 0): Promise<string> {
