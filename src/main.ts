@@ -183,6 +183,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const pricing = new Pricing(config.providers);
   const metrics = new Metrics(pricing);
   metrics.follow(breakers);
+  // Every breaker a configured target can have, closed, so dashboards show them before their first transition.
+  for (const [id, p] of Object.entries(config.providers))
+    for (const target of [...p.models.map((m) => `${id}/${m}`), `${id}/*`])
+      metrics.breakerState.labels(target).set(0);
   metrics.ring(rings.runtime.snapshot());
   metrics.bundles(rings.placements());
   rings.subscribe((e) => {
