@@ -309,6 +309,7 @@ export class Governance {
     const now = Date.now();
     return (gate) =>
       !this.#nonOverridable.has(gate) &&
+      !(snap.candidate?.loaded.bundle.metadata.nonOverridableGates ?? []).includes(gate) &&
       this.active().some(
         (o) =>
           o.candidateBundleId === cand &&
@@ -371,12 +372,16 @@ export class Governance {
   #draftOverride(draft: OverrideDraft): void {
     const table = this.#rings.gates();
     if (!table) throw new GovernanceError('no_candidate', 409, 'no candidate: nothing to override');
-    const refused = draft.gates.filter((g) => this.#nonOverridable.has(g.name)).map((g) => g.name);
+    // Built-in and config gates, plus what the candidate bundle itself marks as never overridable.
+    const marked = this.#rings.runtime.snapshot().candidate?.loaded.bundle.metadata.nonOverridableGates ?? [];
+    const refused = draft.gates
+      .filter((g) => this.#nonOverridable.has(g.name) || marked.includes(g.name))
+      .map((g) => g.name);
     if (refused.length)
       throw new GovernanceError(
         'not_overridable',
         422,
-        `gate ${refused.join(', ')} cannot be overridden (candidate policy errors, output data-leak blocks and failed rollback drills never can): fix the candidate instead`,
+        `gate ${refused.join(', ')} cannot be overridden (candidate policy errors, output data-leak blocks and failed rollback drills never can; config governance.nonOverridableGates and the bundle's metadata.nonOverridableGates add to them): fix the candidate instead`,
         { gates: refused },
       );
     for (const g of draft.gates) {

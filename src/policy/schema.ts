@@ -142,6 +142,8 @@ export const bundleSchema = z.strictObject({
     name: ruleId,
     version: z.string().min(1),
     description: z.string().optional(),
+    /** Promotion gates no override may pass for this bundle, on top of the built-in ones (docs/governance.md). */
+    nonOverridableGates: z.array(z.string().regex(/^[a-z0-9_]+$/, 'expected a gate name')).optional(),
   }),
   /** Every class the bundle may assign; references to any other class are errors. */
   classes: z.array(className).min(1),

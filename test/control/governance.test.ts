@@ -392,3 +392,25 @@ describe('audit trail', () => {
     expect(sameChange.map((r: { kind: string }) => r.kind)).toContain('ring.entered');
   });
 });
+
+describe('a bundle that marks its own gates as never overridable', () => {
+  it('refuses an override of a gate the candidate names in metadata.nonOverridableGates', async () => {
+    const rings = stack.gw.rings;
+    await rings.rollback({ by: 'test', at: new Date() }, 'clear the stage for the next candidate');
+    const text = readFileSync(join(FIXTURES, 'candidate.yaml'), 'utf8').replace(
+      'metadata: { name: rings-e2e, version: "2" }',
+      'metadata: { name: rings-e2e, version: "2-strict", nonOverridableGates: [min_samples] }',
+    );
+    const cand = await rings.registerBundle(text, 'strict.yaml');
+    await rings.shadow(cand.id, { by: 'test', at: new Date() });
+    const r = await admin(
+      TOKENS.operator,
+      'POST',
+      '/overrides',
+      overrideAsk(['min_samples'], 'rollback', { maxRequests: 10 }),
+    );
+    expect(r.status).toBe(422);
+    expect(r.json.error).toMatchObject({ code: 'not_overridable', gates: ['min_samples'] });
+    await rings.rollback({ by: 'test', at: new Date() }, 'done');
+  });
+});
