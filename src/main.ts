@@ -9,13 +9,14 @@ import { createGateway } from './app.ts';
 import { type ConfigOverrides, type LoadedConfig, loadConfig } from './config/load.ts';
 import { adminApi } from './control/admin-api.ts';
 import { AuditLog } from './control/audit.ts';
-import { MemoryCounters } from './control/counters.ts';
+import { type Counters, MemoryCounters } from './control/counters.ts';
 import { persistCounters } from './control/counters-persist.ts';
 import { openFileStore } from './control/file-store.ts';
 import { Governance } from './control/governance.ts';
 import { memoryStore } from './control/memory-store.ts';
 import type { GateOverride } from './control/override-schema.ts';
 import { openPgStore } from './control/pg-store.ts';
+import { RedisCounters } from './control/redis-counters.ts';
 import { sampleOf } from './control/ring-sample.ts';
 import { RingsController } from './control/rings-controller.ts';
 import type { DataEnv, Lifecycle, RequestObserver } from './gateway/context.ts';
@@ -155,9 +156,27 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       : stateDir
         ? await openFileStore(stateDir)
         : memoryStore();
-  const counters = new MemoryCounters();
-  const counterStore = stateDir ? await openFileStore(join(stateDir, 'counters')) : undefined;
-  const savedCounters = counterStore ? await persistCounters(counters, counterStore, logger) : undefined;
+  // Budget counters: in Redis, shared by every replica; else in memory (this replica), saved to the state dir.
+  const redisCounters =
+    config.counters.kind === 'redis'
+      ? new RedisCounters({
+          url: config.counters.url!,
+          keyPrefix: config.counters.keyPrefix,
+          timeoutMs: config.counters.timeoutMs,
+          logger,
+        })
+      : undefined;
+  const counters: Counters = redisCounters ?? new MemoryCounters();
+  const counterStore =
+    counters instanceof MemoryCounters && stateDir
+      ? await openFileStore(join(stateDir, 'counters'))
+      : undefined;
+  const savedCounters =
+    counterStore && counters instanceof MemoryCounters
+      ? await persistCounters(counters, counterStore, logger)
+      : undefined;
+  if (redisCounters && !(await redisCounters.ready(2000)))
+    logger.warn('budget counter store (Redis) not reachable yet: budgets follow their mode until it is');
   // The audit trail is verified before anything is appended to it: a tampered trail stops the start.
   const audit = await AuditLog.open(store, {
     ...(opts.env.RINGFENCE_AUDIT_SIGNING_KEY ? { signingKey: opts.env.RINGFENCE_AUDIT_SIGNING_KEY } : {}),
@@ -182,6 +201,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   });
   const pricing = new Pricing(config.providers);
   const metrics = new Metrics(pricing);
+  if (redisCounters)
+    redisCounters.onFailure = (f) =>
+      f.op === 'reserve'
+        ? metrics.budgetStoreFailures.labels(f.mode).inc()
+        : metrics.budgetSettleFailures.inc();
   metrics.follow(breakers);
   // Every breaker a configured target can have, closed, so dashboards show them before their first transition.
   for (const [id, p] of Object.entries(config.providers))
@@ -296,6 +320,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
         await rings.stop();
         await savedCounters?.stop();
         await counterStore?.close();
+        await counters.close();
         breakers.close();
         await upstreams.close();
         await store.close();

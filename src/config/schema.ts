@@ -298,6 +298,25 @@ export const configSchema = z
         message: 'store.url is required for kind postgres',
         path: ['url'],
       }),
+    /**
+     * Where token budgets are counted: `memory` (this replica only; saved to `rings.stateDir` when set) or `redis`
+     * (shared by every replica: a budget is one budget for the whole fleet).
+     */
+    counters: z
+      .strictObject({
+        kind: z.enum(['memory', 'redis']).default('memory'),
+        /** redis: connection URL, e.g. `${REDIS_URL}` (`redis://[user:password@]host:port[/db]`, or `rediss://`). */
+        url: z.string().min(1).optional(),
+        /** redis: every key starts with it. */
+        keyPrefix: z.string().default('ringfence:'),
+        /** redis: the longest a request waits for the store; past it each budget follows its `mode`. */
+        timeoutMs: z.number().int().positive().max(10_000).default(25),
+      })
+      .prefault({})
+      .refine((c) => c.kind !== 'redis' || c.url !== undefined, {
+        message: 'counters.url is required for kind redis',
+        path: ['url'],
+      }),
     /** Two-key approvals and gate overrides (docs/governance.md). */
     governance: z
       .strictObject({

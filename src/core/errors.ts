@@ -103,6 +103,13 @@ export const ERROR_CODES = {
     summary:
       'The target has been failing: its circuit breaker is open and no fallback could serve. `retry-after` says when to try again.',
   },
+  budget_store_unavailable: {
+    status: 503,
+    openai: 'server_error',
+    anthropic: 'overloaded_error',
+    summary:
+      'The budget counter store did not answer within `counters.timeoutMs` and a token budget that applies fails closed (`mode: failClosed`).',
+  },
   upstream_timeout: {
     status: 504,
     openai: 'server_error',

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import type { Counters } from '../control/counters.ts';
-import { windowStart } from '../control/counters.ts';
+import { type Counters, NOTHING_HELD, type Reservation, type ReserveResult } from '../control/counters.ts';
 import type { Decision } from '../core/decision.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { PolicyInput } from '../core/policy-input.ts';
@@ -28,29 +27,47 @@ export function decide(cb: CompiledBundle, input: PolicyInput, logger: Logger): 
   }
 }
 
-/** Refuses the request when a budget that applies is spent in its current window. */
-export function checkBudgets(decision: Decision, counters: Counters, now: number, requested?: number): void {
-  for (const b of decision.budgets) {
+/**
+ * Admits the request against its budgets, or refuses it: first the per-request caps (`maxRequestTokens`, local),
+ * then a reservation of `tokens` (its expected size) in every budget window that applies, atomically. Returns
+ * what the request holds, to settle after the response (`counters.settle`). Synchronous with the in-memory
+ * counters (a plain value, no microtask); a promise only with a remote store, bounded by its timeout.
+ *
+ * Refusals: `budget_exceeded` (429, `retry-after` when the window resets) or, when the store cannot answer and a
+ * budget fails closed, `budget_store_unavailable` (503).
+ */
+export function reserveBudgets(
+  decision: Decision,
+  counters: Counters,
+  tokens: number,
+  now: number,
+  requested?: number,
+): Reservation | Promise<Reservation> {
+  for (const b of decision.budgets)
     if (b.maxRequestTokens !== undefined && requested !== undefined && requested > b.maxRequestTokens)
       throw new GatewayError(
         'budget_exceeded',
         `the request asks for ${requested} tokens, over the per-request cap of ${b.maxRequestTokens} (budget ${b.id})`,
       );
-    if (counters.used(b.key, b.windowMs, now) < b.maxTokens) continue;
-    const retryAfter = Math.max(1, Math.ceil((windowStart(b.windowMs, now) + b.windowMs - now) / 1000));
-    throw new GatewayError(
-      'budget_exceeded',
-      `token budget ${b.id} is spent for this window (${b.maxTokens} tokens)`,
-      {
-        headers: { 'retry-after': String(retryAfter) },
-      },
-    );
-  }
+  if (decision.budgets.length === 0) return NOTHING_HELD.reservation;
+  const r = counters.reserve(decision.budgets, tokens, now);
+  return r instanceof Promise ? r.then(admitted) : admitted(r);
 }
 
-/** Charges the tokens a response used to every budget that applied. */
-export function chargeBudgets(decision: Decision, counters: Counters, tokens: number, now: number): void {
-  if (tokens > 0) for (const b of decision.budgets) counters.add(b.key, b.windowMs, tokens, now);
+function admitted(r: ReserveResult): Reservation {
+  if (r.ok) return r.reservation;
+  const b = r.budget;
+  if (r.reason === 'unavailable')
+    throw new GatewayError(
+      'budget_store_unavailable',
+      `the budget counter store did not answer, and token budget ${b.id} fails closed`,
+      { headers: { 'retry-after': '1' } },
+    );
+  throw new GatewayError(
+    'budget_exceeded',
+    `token budget ${b.id} is spent for this window (${b.maxTokens} tokens; no room left for this request)`,
+    { headers: { 'retry-after': String(Math.max(1, Math.ceil(r.retryAfterMs / 1000))) } },
+  );
 }
 
 /**

@@ -3,7 +3,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context, Handler } from 'hono';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
-import type { Counters } from '../control/counters.ts';
+import type { Counters, Reservation } from '../control/counters.ts';
 import type { Decision, GuardrailVerdict } from '../core/decision.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { ApiKind, AppIdentity, PolicyInput } from '../core/policy-input.ts';
@@ -23,7 +23,7 @@ import { forward, upstreamHeaders } from '../upstream/forward.ts';
 import type { Upstreams } from '../upstream/targets.ts';
 import { parseJsonObject, readRawBody } from './body.ts';
 import type { DataEnv, RequestObserver, RequestRecord, TokenCount } from './context.ts';
-import { chargeBudgets, checkBudgets, decide, rewriteRequest } from './enforce.ts';
+import { decide, reserveBudgets, rewriteRequest } from './enforce.ts';
 import { type OutputReport, observeOutput } from './output/guard.ts';
 import { relay } from './output/relay.ts';
 import { pipeToNode, pullStream, sseErrorFrame } from './stream.ts';
@@ -106,6 +106,12 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
     let upstreamTotalMs: number | undefined;
     let target: RequestRecord['target'];
     let tokens: TokenCount | undefined;
+    // What the request holds in its budgets, settled once (with the tokens used; 0 releases it).
+    let held: Reservation | undefined;
+    const settle = (used: number) => {
+      if (held) counters.settle(held, used);
+      held = undefined;
+    };
     const candidateEvalUs = () => (ring === 'canary' ? evalUs : other?.evalUs);
     const runShadow = () => {
       if (!other || other.decision || other.error) return;
@@ -194,7 +200,17 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       }
       const d: Decision = decision;
       if (d.deny) throw new GatewayError('policy_denied', `${d.deny.message} (rule ${d.deny.rule})`);
-      checkBudgets(d, counters, Date.now(), input.maxTokens);
+      if (d.budgets.length) {
+        // Reserves the prompt's estimate plus what the response may add. In memory: a plain value, no await.
+        const r = reserveBudgets(
+          d,
+          counters,
+          estimate(input) + (input.maxTokens ?? 0),
+          Date.now(),
+          input.maxTokens,
+        );
+        held = r instanceof Promise ? await r : r;
+      }
 
       const t = d.route.provider
         ? deps.upstreams.byProvider(family, d.route.provider)
@@ -246,6 +262,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
         });
         if (!d) throw circuitOpenError(r.from, 1);
         target = { provider: 'degraded', model: input.model };
+        settle(0);
         finish(200, 'degraded', undefined);
         return c.body(d.body, 200, d.headers);
       }
@@ -270,7 +287,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
               : up.status < 300
                 ? { input: estimate(input), output: 0, estimated: true }
                 : undefined;
-            chargeBudgets(d, counters, tokens ? tokens.input + tokens.output : 0, Date.now());
+            settle(tokens ? tokens.input + tokens.output : 0);
             finish(up.status, outcome, output);
           },
           onError: (err, partial) => {
@@ -294,6 +311,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       }
       return c.body(pullStream(relayed.source, relayed.hooks), up.status as 200, relayed.headers);
     } catch (err) {
+      settle(0);
       if (err instanceof GatewayError)
         finish(err.status, err.code === 'policy_denied' ? 'denied' : 'error', undefined, err.code);
       else if (err instanceof ClientClosedError) finish(499, 'client_closed', undefined, 'client_closed');

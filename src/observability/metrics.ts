@@ -100,6 +100,15 @@ export class Metrics {
     'Requests refused because a token budget was spent.',
     ['ring'],
   );
+  readonly budgetStoreFailures = this.#c(
+    'ringfence_budget_store_failures_total',
+    'Budget reservations the counter store (Redis) did not answer in time, by how the budgets handled the request: open (admitted, uncounted), closed (refused, 503).',
+    ['mode'],
+  );
+  readonly budgetSettleFailures = this.#c(
+    'ringfence_budget_settle_failures_total',
+    'Budget settlements (usage corrections, releases) the counter store did not take in time; the reservation stands as reserved.',
+  );
   readonly breakerTransitions = this.#c(
     'ringfence_breaker_transitions_total',
     'Circuit breaker state changes per target.',
@@ -195,6 +204,8 @@ export class Metrics {
       this.rollbacks.labels(t).inc(0);
     for (const to of ['shadow', 'canary', 'production']) this.promotions.labels(to).inc(0);
     for (const ring of ['production', 'canary', 'shadow']) this.policyErrors.labels(ring).inc(0);
+    for (const mode of ['open', 'closed']) this.budgetStoreFailures.labels(mode).inc(0);
+    this.budgetSettleFailures.inc(0);
   }
 
   /** Counts one request after its response ended. */

@@ -192,21 +192,26 @@ describe('two replicas, one PostgreSQL control plane', () => {
       r.jobs.chat.completions.create({ model: 'mock-gpt', messages: [{ role: 'user', content: 'hi' }] });
     for (let i = 0; i < 3; i++) await Promise.all([servedBy(r1), servedBy(r2), ask(r1), ask(r2)]);
     let last: unknown;
-    const asks = await until('promotion gates pass', async () => {
-      const [a, b] = await Promise.all([
-        admin(r1, OPERATOR, 'POST', '/rollout/promote', {}),
-        admin(r2, OPERATOR, 'POST', '/rollout/promote', {}),
-      ]);
-      last = [a.json, b.json];
-      return a.status === 202 && b.status === 202 ? [a, b] : undefined;
-    }).catch((e: Error) => {
+    const asks = await until(
+      'promotion gates pass',
+      async () => {
+        const [a, b] = await Promise.all([
+          admin(r1, OPERATOR, 'POST', '/rollout/promote', {}),
+          admin(r2, OPERATOR, 'POST', '/rollout/promote', {}),
+        ]);
+        last = [a.json, b.json];
+        return a.status === 202 && b.status === 202 ? [a, b] : undefined;
+      },
+      20_000,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}: ${JSON.stringify(last)}`);
     });
     const [x, y] = await Promise.all([
       admin(r1, APPROVER, 'POST', `/approvals/${asks[0]!.json.approval.id}/approve`, {}),
       admin(r2, APPROVER, 'POST', `/approvals/${asks[1]!.json.approval.id}/approve`, {}),
     ]);
-    expect([x.status, y.status].sort()).toEqual([200, 409]);
+    // One wins; the other lost the race: its replica saw the state move (stale) or its compare-and-set did.
+    expect([x.status, y.status].sort(), JSON.stringify([x.json, y.json])).toEqual([200, 409]);
     const loser = x.status === 409 ? x : y;
     expect(['stale', 'conflict']).toContain(loser.json.error.code);
     await until('both replicas have the candidate in production', async () => {
