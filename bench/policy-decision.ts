@@ -1,18 +1,23 @@
 /**
  * Per-decision micro-benchmark: how long `evaluate(compiled, input)` takes for the example production bundle on
- * a 2 KB and a 32 KB prompt (median, p99), and how the cost grows with prompt size.
- * Run: `npm run bench:policy` (add `-- --bundle FILE` for another bundle, `--iterations N`).
+ * a 2 KB and a 32 KB prompt (median, p99), how the cost grows with prompt size, and what a second bundle costs on
+ * the same request (production + candidate, as in shadow or canary): with the request's ScanCache shared (what
+ * the gateway does) and without it (each bundle scanning for itself). Rows for an external app (every input
+ * guardrail applies) and an internal one (the external-only guardrails' detectors are never run).
+ * Run: `node bench/policy-decision.ts` (`--bundle FILE`, `--candidate FILE`, `--iterations N`, `--json`).
  */
 import { parseArgs } from 'node:util';
 import type { PolicyInput } from '../src/core/policy-input.ts';
-import { compileBundle } from '../src/policy/compile.ts';
+import { type CompiledBundle, compileBundle } from '../src/policy/compile.ts';
 import { evaluate } from '../src/policy/evaluate.ts';
 import { loadBundleFile } from '../src/policy/load.ts';
+import { ScanCache } from '../src/policy/scan-cache.ts';
 import { openaiPolicyInput } from '../src/providers/openai/request.ts';
 
 const { values } = parseArgs({
   options: {
     bundle: { type: 'string', default: 'policy-bundles/production/bundle.yaml' },
+    candidate: { type: 'string', default: 'policy-bundles/candidate/bundle.yaml' },
     iterations: { type: 'string', default: '20000' },
     json: { type: 'boolean', default: false },
   },
@@ -28,7 +33,7 @@ function prompt(bytes: number): string {
   return PROSE.repeat(Math.ceil(bytes / PROSE.length)).slice(0, bytes);
 }
 
-function input(text: string, i: number): PolicyInput {
+function input(text: string, i: number, tags: readonly string[]): PolicyInput {
   return openaiPolicyInput(
     'openai.chat',
     {
@@ -39,7 +44,7 @@ function input(text: string, i: number): PolicyInput {
       ],
       user: `user-${i % 100}`,
     },
-    { appId: 'support-bot', keyId: 'k1', tags: ['external'] },
+    { appId: 'support-bot', keyId: 'k1', tags },
     `req-${i}`,
   );
 }
@@ -48,36 +53,84 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-const cb = compileBundle(loadBundleFile(values.bundle));
+const prod = compileBundle(loadBundleFile(values.bundle));
+const cand = compileBundle(loadBundleFile(values.candidate));
 const n = Number(values.iterations);
-const rows: Array<{ size: string; medianUs: number; p99Us: number; meanUs: number }> = [];
-for (const [label, bytes] of [
-  ['2 KB', 2048],
-  ['32 KB', 32768],
-] as const) {
-  const inputs = Array.from({ length: 64 }, (_, i) => input(prompt(bytes), i));
-  for (let i = 0; i < 2000; i++) evaluate(cb, inputs[i % 64]!); // warm-up: JIT and caches
-  const t = new Float64Array(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    const s = process.hrtime.bigint();
-    evaluate(cb, inputs[i % 64]!);
-    const us = Number(process.hrtime.bigint() - s) / 1000;
-    t[i] = us;
-    sum += us;
-  }
-  t.sort();
-  rows.push({ size: label, medianUs: percentile(t, 50), p99Us: percentile(t, 99), meanUs: sum / n });
+
+type Case = 'production' | 'production + candidate, separate scans' | 'production + candidate, shared scans';
+const CASES: Record<Case, (cb: CompiledBundle, c: CompiledBundle, x: PolicyInput) => void> = {
+  production: (p, _c, x) => {
+    evaluate(p, x);
+  },
+  'production + candidate, separate scans': (p, c, x) => {
+    evaluate(p, x);
+    evaluate(c, x);
+  },
+  'production + candidate, shared scans': (p, c, x) => {
+    const scans = new ScanCache(x);
+    evaluate(p, x, scans);
+    evaluate(c, x, scans);
+  },
+};
+
+interface Row {
+  app: string;
+  size: string;
+  case: Case;
+  medianUs: number;
+  p99Us: number;
+  meanUs: number;
 }
-const growth = rows[1]!.medianUs / rows[0]!.medianUs;
-if (values.json) console.log(JSON.stringify({ bundle: cb.id, name: cb.name, rows, growth }, null, 2));
+const rows: Row[] = [];
+for (const [app, tags] of [
+  ['external', ['external']],
+  ['internal', ['internal']],
+] as const)
+  for (const [label, bytes] of [
+    ['2 KB', 2048],
+    ['32 KB', 32768],
+  ] as const) {
+    const inputs = Array.from({ length: 64 }, (_, i) => input(prompt(bytes), i, tags));
+    for (const [name, run] of Object.entries(CASES) as Array<[Case, (typeof CASES)[Case]]>) {
+      for (let i = 0; i < 2000; i++) run(prod, cand, inputs[i % 64]!); // warm-up: JIT and caches
+      const t = new Float64Array(n);
+      let sum = 0;
+      for (let i = 0; i < n; i++) {
+        const s = process.hrtime.bigint();
+        run(prod, cand, inputs[i % 64]!);
+        const us = Number(process.hrtime.bigint() - s) / 1000;
+        t[i] = us;
+        sum += us;
+      }
+      t.sort();
+      rows.push({
+        app,
+        size: label,
+        case: name,
+        medianUs: percentile(t, 50),
+        p99Us: percentile(t, 99),
+        meanUs: sum / n,
+      });
+    }
+  }
+const at = (app: string, size: string, c: Case) =>
+  rows.find((r) => r.app === app && r.size === size && r.case === c)!.medianUs;
+const growth = at('external', '32 KB', 'production') / at('external', '2 KB', 'production');
+if (values.json)
+  console.log(
+    JSON.stringify({ bundle: prod.id, name: prod.name, candidate: cand.id, rows, growth }, null, 2),
+  );
 else {
   console.log(
-    `policy decision: ${cb.name}@${cb.version} (${cb.id.slice(0, 19)}…), ${n} decisions per size, Node ${process.version}`,
+    `policy decision: ${prod.name}@${prod.version} (${prod.id.slice(0, 19)}…), candidate ${cand.name}@${cand.version}, ${n} decisions per row, Node ${process.version}`,
   );
-  console.log('| prompt | median µs | p99 µs | mean µs |');
-  console.log('|---|---:|---:|---:|');
+  console.log('| app | prompt | case | median µs | p99 µs | mean µs |');
+  console.log('|---|---|---|---:|---:|---:|');
   for (const r of rows)
-    console.log(`| ${r.size} | ${r.medianUs.toFixed(1)} | ${r.p99Us.toFixed(1)} | ${r.meanUs.toFixed(1)} |`);
-  console.log(`32 KB / 2 KB median: ${growth.toFixed(1)}× for 16× the text (linear or better: ≤ 16×)`);
+    console.log(
+      `| ${r.app} | ${r.size} | ${r.case} | ${r.medianUs.toFixed(1)} | ${r.p99Us.toFixed(1)} | ${r.meanUs.toFixed(1)} |`,
+    );
+  console.log(
+    `32 KB / 2 KB median (external, production): ${growth.toFixed(1)}× for 16× the text (linear or better: ≤ 16×)`,
+  );
 }

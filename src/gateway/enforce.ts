@@ -6,15 +6,17 @@ import type { PolicyInput } from '../core/policy-input.ts';
 import type { CompiledBundle } from '../policy/compile.ts';
 import { type Match, redact } from '../policy/detectors/index.ts';
 import { evaluate } from '../policy/evaluate.ts';
+import type { ScanCache } from '../policy/scan-cache.ts';
 import { requestTextSlots } from '../providers/request-text.ts';
 
 /**
  * Evaluates the enforcing bundle. Fails closed: an exception inside evaluation denies this request with
- * `policy_error` (logged with the bundle id), and touches nothing else.
+ * `policy_error` (logged with the bundle id), and touches nothing else. `scans` is the request's scan cache,
+ * shared with the other bundle's evaluation.
  */
-export function decide(cb: CompiledBundle, input: PolicyInput, logger: Logger): Decision {
+export function decide(cb: CompiledBundle, input: PolicyInput, logger: Logger, scans?: ScanCache): Decision {
   try {
-    return evaluate(cb, input);
+    return evaluate(cb, input, scans);
   } catch (err) {
     logger.error(
       { requestId: input.requestId, bundleId: cb.id, err },

@@ -10,6 +10,7 @@ import type { ApiKind, AppIdentity, PolicyInput } from '../core/policy-input.ts'
 import type { CompiledBundle } from '../policy/compile.ts';
 import { diffDecisions } from '../policy/divergence.ts';
 import { evaluate } from '../policy/evaluate.ts';
+import { ScanCache } from '../policy/scan-cache.ts';
 import { anthropicPolicyInput } from '../providers/anthropic/request.ts';
 import { openaiPolicyInput } from '../providers/openai/request.ts';
 import type { RingSnapshot } from '../rings/runtime.ts';
@@ -91,6 +92,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
     const input = adapter(api, body, c.get('app'), requestId);
     c.set('governed', true);
     // Detector results of this request, shared by the production and candidate evaluations (same spec, same text).
+    const scans = new ScanCache(input);
     const parseUs = us(tp);
 
     // One read of the ring snapshot: the whole request is decided under it, whatever swaps meanwhile.
@@ -117,7 +119,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       if (!other || other.decision || other.error) return;
       const ts = performance.now();
       try {
-        other.decision = evaluate(other.cb, input);
+        other.decision = evaluate(other.cb, input, scans);
       } catch (err) {
         other.error = true;
         logger.warn(
@@ -138,7 +140,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       const shadowDecision = other?.decision;
       let shadowOutput: GuardrailVerdict[] | undefined;
       if (shadowDecision && output?.collected)
-        shadowOutput = observeOutput(other!.cb, shadowDecision.class, output.collected).verdicts;
+        shadowOutput = observeOutput(other!.cb, shadowDecision.class, output.collected, scans).verdicts;
       const [pd, cd, po, co] =
         ring === 'canary'
           ? [shadowDecision, decision, shadowOutput, output?.verdicts]
@@ -181,7 +183,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
 
     try {
       const te = performance.now();
-      const prod = decide(snap.production, input, logger);
+      const prod = decide(snap.production, input, logger, scans);
       evalUs = us(te);
       decision = prod;
       if (cand && snap.candidate && !snap.state.killed?.candidate) {
@@ -192,7 +194,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
           decision = undefined;
           const tc = performance.now();
           try {
-            decision = decide(snap.candidate, input, logger);
+            decision = decide(snap.candidate, input, logger, scans);
           } finally {
             evalUs = us(tc);
           }

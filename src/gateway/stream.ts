@@ -99,17 +99,47 @@ export function pullStream(body: Readable, hooks: StreamHooks): ReadableStream<U
   );
 }
 
-/** Reads a whole (non-streamed) body. */
-export async function readAll(body: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of body) parts.push(c as Buffer);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+/** The error a source that closed before its end gives (the one `for await` and `stream.finished` give). */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+/**
+ * Reads a whole (non-streamed) body. Listens for its events rather than iterating it (no promise per chunk):
+ * rejects with the stream's error, or with a premature-close error when it closes before its end.
+ */
+export function readAll(body: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    body.on('data', (c: Buffer) => {
+      parts.push(c);
+      size += c.length;
+    });
+    body.once('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+    });
+    body.on('error', (err: Error) => {
+      if (settled) return;
+      settled = true;
+      reject(err);
+    });
+    body.once('close', () => {
+      if (settled) return;
+      settled = true;
+      reject(prematureClose());
+    });
+  });
 }
 
 /**
  * Relays a stream straight into the Node response: the same hooks and outcomes as `pullStream`, without the web
- * stream in between (one less copy and promise per chunk). Back-pressure: a full socket pauses reading the
- * source; a client that leaves destroys it (which aborts the upstream call).
+ * stream in between (one less copy and promise per chunk). Each chunk is handled in the source's own `data`
+ * event, so it is written to the client in the tick it arrived in. Back-pressure: a full socket pauses the
+ * source until `drain`; a client that leaves destroys it (which aborts the upstream call).
  */
 export function pipeToNode(
   body: Readable,
@@ -120,44 +150,61 @@ export function pipeToNode(
 ): void {
   let closed = false;
   let partial = false;
+  /** Nothing more is read from the source: it ended, failed, was stopped, or the client left. */
+  let settled = false;
   const close = (outcome: 'completed' | 'stopped' | 'failed' | 'cancelled') => {
     if (closed) return;
     closed = true;
     hooks.onClose?.(outcome);
   };
-  const drained = () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        out.off('drain', done);
-        out.off('close', done);
-        resolve();
-      };
-      out.on('drain', done);
-      out.on('close', done);
-    });
+  const fail = (err: unknown) => {
+    settled = true;
+    if (out.destroyed) return close('cancelled');
+    out.end(hooks.onError(err, partial));
+    close('failed');
+  };
+  const resume = () => {
+    if (!settled) body.resume();
+  };
+  out.on('drain', resume);
   out.on('close', () => {
     if (!out.writableFinished) {
+      settled = true;
       body.destroy();
       close('cancelled');
     }
   });
   out.writeHead(status, headers);
-  (async () => {
+
+  body.on('data', (chunk: Buffer) => {
+    if (settled) return;
     try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (out.destroyed) return close('cancelled');
-        const x = hooks.transform ? toBytes(hooks.transform(chunk)) : chunk;
-        if (hooks.stopped?.()) {
-          if (x) out.write(x);
-          out.end(toBytes(hooks.stop?.()));
-          body.destroy();
-          return close('stopped');
-        }
-        if (x) {
-          partial = !(x.length >= 2 && x[x.length - 1] === 10 && x[x.length - 2] === 10);
-          if (!out.write(x)) await drained();
-        }
+      if (out.destroyed) {
+        settled = true;
+        body.destroy();
+        return close('cancelled');
       }
+      const x = hooks.transform ? toBytes(hooks.transform(chunk)) : chunk;
+      if (hooks.stopped?.()) {
+        settled = true;
+        if (x) out.write(x);
+        out.end(toBytes(hooks.stop?.()));
+        body.destroy();
+        return close('stopped');
+      }
+      if (x) {
+        partial = !(x.length >= 2 && x[x.length - 1] === 10 && x[x.length - 2] === 10);
+        if (!out.write(x)) body.pause();
+      }
+    } catch (err) {
+      body.destroy();
+      fail(err);
+    }
+  });
+  body.once('end', () => {
+    if (settled) return;
+    settled = true;
+    try {
       if (out.destroyed) return close('cancelled');
       const last = toBytes(hooks.flush?.());
       if (hooks.stopped?.()) {
@@ -168,9 +215,13 @@ export function pipeToNode(
       out.end(last);
       close('completed');
     } catch (err) {
-      if (out.destroyed) return close('cancelled');
-      out.end(hooks.onError(err, partial));
-      close('failed');
+      fail(err);
     }
-  })();
+  });
+  body.on('error', (err: Error) => {
+    if (!settled) fail(err);
+  });
+  body.once('close', () => {
+    if (!settled) fail(prematureClose());
+  });
 }

@@ -40,6 +40,14 @@ export interface CompiledBundle {
   /** Detectors run over the input, each once per message: key → detector. */
   readonly inputScan: ReadonlyMap<string, Detector>;
   readonly outputScan: ReadonlyMap<string, Detector>;
+  /**
+   * Canonical spec of each scan key's detector (its name and options): detectors with equal specs, in this bundle
+   * or another, report equal matches on equal text (the per-request ScanCache shares them between bundles).
+   */
+  readonly inputSpecs: ReadonlyMap<string, string>;
+  readonly outputSpecs: ReadonlyMap<string, string>;
+  /** For each kind an input detector can report, the scan keys whose detector reports it, in plan order. */
+  readonly kindSources: ReadonlyMap<string, readonly string[]>;
   readonly classRules: ReadonlyArray<{ id: string; cls: string; confidence: number; test: Predicate }>;
   readonly defaultClass: string;
   readonly routes: ReadonlyArray<{
@@ -95,7 +103,7 @@ function compileCondition(
   }
   if (w['input.detects']) {
     const kinds = w['input.detects'];
-    tests.push((c) => kinds.some((k) => c.hits.has(k)));
+    tests.push((c) => kinds.some((k) => c.hasKind(k)));
   }
   if (w.tokens) {
     const { gt, lte } = w.tokens;
@@ -129,14 +137,18 @@ function usesCel(w: Condition): boolean {
   return w.expr !== undefined;
 }
 
-/** Builds the scan plan of one stage: shared detectors for fixed-kind detectors, one per keyword/regex guardrail. */
+/**
+ * Builds the scan plan of one stage: shared detectors for fixed-kind detectors, one per keyword/regex guardrail.
+ * Each detector also gets its canonical spec: everything its matches depend on (name, options, the kind it reports).
+ */
 function planScan(
   guards: readonly Guardrail[],
   stage: 'input' | 'output',
   extraKinds: readonly string[],
   issues: string[],
-): { scan: Map<string, Detector>; compiled: CompiledGuardrail[] } {
+): { scan: Map<string, Detector>; specs: Map<string, string>; compiled: CompiledGuardrail[] } {
   const scan = new Map<string, Detector>();
+  const specs = new Map<string, string>();
   const compiled: CompiledGuardrail[] = [];
   const fixedKinds = { pii: new Set<string>(), secrets: new Set<string>() };
   const injectionThresholds = new Set<number>();
@@ -158,7 +170,10 @@ function planScan(
           // depend on what other rules of the bundle ask for.
           const wanted = [...(g.kinds ?? createDetector(g.detector, {}).kinds)].sort();
           scanKey = `${g.detector}:${wanted.join(',')}`;
-          if (!scan.has(scanKey)) scan.set(scanKey, createDetector(g.detector, { kinds: wanted }));
+          if (!scan.has(scanKey)) {
+            scan.set(scanKey, createDetector(g.detector, { kinds: wanted }));
+            specs.set(scanKey, scanKey); // the sorted kind set is all a pii/secrets detector depends on
+          }
           kinds = g.kinds ? new Set(g.kinds) : undefined;
           break;
         }
@@ -168,22 +183,25 @@ function planScan(
           scanKey = `prompt_injection:${t}`;
           break;
         }
-        case 'keywords':
+        case 'keywords': {
           scanKey = `keyword.${g.id}`;
-          scan.set(
-            scanKey,
-            createDetector('keywords', {
-              keywords: g.keywords,
-              caseSensitive: g.caseSensitive,
-              wholeWord: g.wholeWord,
-              kind: scanKey,
-            }),
-          );
+          const opts = {
+            keywords: g.keywords,
+            caseSensitive: g.caseSensitive,
+            wholeWord: g.wholeWord,
+            kind: scanKey,
+          };
+          scan.set(scanKey, createDetector('keywords', opts));
+          specs.set(scanKey, specOf('keywords', opts));
           break;
-        case 'regex':
+        }
+        case 'regex': {
           scanKey = `regex.${g.id}`;
-          scan.set(scanKey, createDetector('regex', { patterns: g.patterns, flags: g.flags, kind: scanKey }));
+          const opts = { patterns: g.patterns, flags: g.flags, kind: scanKey };
+          scan.set(scanKey, createDetector('regex', opts));
+          specs.set(scanKey, specOf('regex', opts));
           break;
+        }
         case 'max_tokens':
           break;
       }
@@ -207,11 +225,34 @@ function planScan(
   for (const fam of ['pii', 'secrets'] as const) {
     const wanted = [...fixedKinds[fam]].sort();
     const key = `${fam}:${wanted.join(',')}`;
-    if (wanted.length && !scan.has(key)) scan.set(key, createDetector(fam, { kinds: wanted }));
+    if (wanted.length && !scan.has(key)) {
+      scan.set(key, createDetector(fam, { kinds: wanted }));
+      specs.set(key, key);
+    }
   }
-  for (const t of injectionThresholds)
-    scan.set(`prompt_injection:${t}`, createDetector('prompt_injection', { threshold: t }));
-  return { scan, compiled };
+  for (const t of injectionThresholds) {
+    const key = `prompt_injection:${t}`;
+    scan.set(key, createDetector('prompt_injection', { threshold: t }));
+    specs.set(key, key);
+  }
+  return { scan, specs, compiled };
+}
+
+/** A detector's canonical spec from its options as the bundle gave them (unset options left out). */
+function specOf(detector: string, opts: Record<string, unknown>): string {
+  return JSON.stringify([detector, opts]);
+}
+
+/** Kind → the scan keys whose detector can report it, in plan order. */
+function kindSources(scan: ReadonlyMap<string, Detector>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [key, d] of scan)
+    for (const kind of d.kinds) {
+      const keys = out.get(kind);
+      if (keys) keys.push(key);
+      else out.set(kind, [key]);
+    }
+  return out;
 }
 
 /**
@@ -266,6 +307,9 @@ export function compileBundle(loaded: LoadedBundle): CompiledBundle {
     loaded,
     inputScan: input.scan,
     outputScan: output.scan,
+    inputSpecs: input.specs,
+    outputSpecs: output.specs,
+    kindSources: kindSources(input.scan),
     classRules,
     defaultClass: b.classification.default,
     routes,

@@ -1,47 +1,65 @@
 import type { PolicyInput } from '../core/policy-input.ts';
 import type { CelRequest } from './cel.ts';
+import type { CompiledBundle } from './compile.ts';
 import type { Match } from './detectors/index.ts';
+import { ScanCache } from './scan-cache.ts';
 
-/** Per-evaluation scratch state: computed once per request, read by every compiled predicate. */
+/**
+ * Per-evaluation scratch state: computed once per request, read by every compiled predicate. Input detectors run
+ * lazily, each at most once per request (through the ScanCache): a detector whose result no rule that applies
+ * reads is never run, and a second bundle reuses the first one's scans.
+ */
 export interface EvalContext {
   readonly input: PolicyInput;
   /** Estimated input tokens (characters / 4, rounded up). */
   readonly tokens: number;
-  /** Detector kinds found anywhere in the input. */
-  readonly hits: Set<string>;
-  /** Matches per scan key, across all messages. */
-  readonly found: Map<string, Match[]>;
+  /** Whether any input detector of the bundle finds `kind` anywhere in the input. */
+  hasKind(kind: string): boolean;
+  /** Matches of one scan key across all messages (empty when it found nothing). */
+  matches(scanKey: string): readonly Match[];
   /** The class, once classification has run. */
   cls: string | undefined;
   /** The CEL binding for `request`, built on first use. */
   celRequest(): CelRequest;
 }
 
-/** Builds the context: token estimate and one pass of every input detector over every message. */
-export function createContext(
-  input: PolicyInput,
-  scan: ReadonlyMap<string, { scan(t: string, out: Match[]): void }>,
-): EvalContext {
+const NONE: readonly Match[] = Object.freeze([]);
+
+/**
+ * Builds the context: the token estimate now, detector results on demand. `cache` is the request's shared scan
+ * cache; one of its own is used when none is given, or when the cache belongs to another input.
+ */
+export function createContext(cb: CompiledBundle, input: PolicyInput, cache?: ScanCache): EvalContext {
   let chars = 0;
-  const hits = new Set<string>();
-  const found = new Map<string, Match[]>();
   for (const m of input.messages) chars += m.text.length;
-  if (scan.size) {
-    for (const [key, detector] of scan) {
-      const out: Match[] = [];
-      for (const m of input.messages) if (m.text) detector.scan(m.text, out);
-      if (out.length) {
-        found.set(key, out);
-        for (const x of out) hits.add(x.kind);
-      }
+  const scans = cache?.input === input ? cache : new ScanCache(input);
+
+  const matches = (key: string): readonly Match[] => {
+    const detector = cb.inputScan.get(key);
+    return detector ? scans.inputMatches(cb.inputSpecs.get(key) ?? key, detector) : NONE;
+  };
+  const hasKind = (kind: string): boolean => {
+    const keys = cb.kindSources.get(kind);
+    if (keys) for (const key of keys) for (const m of matches(key)) if (m.kind === kind) return true;
+    return false;
+  };
+  /** Every kind found, in the order a full scan in plan order meets them (the order CEL's `detects` lists). */
+  let detects: string[] | undefined;
+  const allKinds = (): string[] => {
+    if (!detects) {
+      const seen = new Set<string>();
+      for (const key of cb.inputScan.keys()) for (const m of matches(key)) seen.add(m.kind);
+      detects = [...seen];
     }
-  }
+    return detects;
+  };
+
   let cel: CelRequest | undefined;
   const ctx: EvalContext = {
     input,
     tokens: Math.ceil(chars / 4),
-    hits,
-    found,
+    hasKind,
+    matches,
     cls: undefined,
     celRequest() {
       if (!cel || cel.class !== (ctx.cls ?? '')) {
@@ -54,7 +72,10 @@ export function createContext(
           metadata: input.metadata,
           tokens: BigInt(ctx.tokens),
           stream: input.stream,
-          detects: [...hits],
+          // Scanned only if the expression reads it.
+          get detects() {
+            return allKinds();
+          },
           tools: input.tools,
           class: ctx.cls ?? '',
           messages: BigInt(input.messages.length),

@@ -3,6 +3,7 @@ import type { PolicyInput } from '../core/policy-input.ts';
 import type { CompiledBundle, CompiledGuardrail } from './compile.ts';
 import { createContext } from './context.ts';
 import type { Match } from './detectors/index.ts';
+import type { ScanCache } from './scan-cache.ts';
 
 const ACTION_VERDICT: Record<CompiledGuardrail['action'], Verdict> = {
   block: 'block',
@@ -50,21 +51,33 @@ export function outputGuardsFor(cb: CompiledBundle, cls: string): CompiledGuardr
   return cb.outputGuards.filter((g) => applies(g.classes, cls));
 }
 
-/** Runs the output guardrails' detectors over a text: each guardrail with the matches that count for it. */
+/**
+ * Runs the output guardrails' detectors over a text: each guardrail with the matches that count for it. With a
+ * scan cache, a detector another bundle already ran on the same text (same spec) is not run again. The match
+ * arrays returned may be shared: read them, never change them.
+ */
 export function scanOutput(
   cb: CompiledBundle,
   guards: readonly CompiledGuardrail[],
   text: string,
-): Array<{ guard: CompiledGuardrail; matches: Match[] }> {
-  const found = new Map<string, Match[]>();
-  const out: Array<{ guard: CompiledGuardrail; matches: Match[] }> = [];
+  cache?: ScanCache,
+): Array<{ guard: CompiledGuardrail; matches: readonly Match[] }> {
+  const found = cache ? undefined : new Map<string, readonly Match[]>();
+  const out: Array<{ guard: CompiledGuardrail; matches: readonly Match[] }> = [];
   for (const g of guards) {
     if (!g.scanKey) continue;
-    let all = found.get(g.scanKey);
-    if (!all) {
-      all = [];
-      cb.outputScan.get(g.scanKey)?.scan(text, all);
-      found.set(g.scanKey, all);
+    const detector = cb.outputScan.get(g.scanKey);
+    if (!detector) continue;
+    let all: readonly Match[] | undefined;
+    if (cache) all = cache.outputMatches(cb.outputSpecs.get(g.scanKey) ?? g.scanKey, detector, text);
+    else {
+      all = found!.get(g.scanKey);
+      if (!all) {
+        const fresh: Match[] = [];
+        detector.scan(text, fresh);
+        found!.set(g.scanKey, fresh);
+        all = fresh;
+      }
     }
     const matches = g.kinds ? all.filter((m) => g.kinds!.has(m.kind)) : all;
     if (matches.length) out.push({ guard: g, matches });
@@ -80,9 +93,11 @@ export function verdictOf(g: CompiledGuardrail): Verdict {
 /**
  * Evaluates one request against a compiled bundle: classify, route, check the model allowlist, run input
  * guardrails and tool rules, list the budgets that apply. Pure and deterministic; never parses or compiles.
+ * Input detectors run only when a rule that applies reads them. `cache` (the request's ScanCache) shares detector
+ * results between the bundles evaluated on the same input; the decision is the same with or without it.
  */
-export function evaluate(cb: CompiledBundle, input: PolicyInput): Decision {
-  const ctx = createContext(input, cb.inputScan);
+export function evaluate(cb: CompiledBundle, input: PolicyInput, cache?: ScanCache): Decision {
+  const ctx = createContext(cb, input, cache);
   const matched: string[] = [];
 
   let cls = cb.defaultClass;
@@ -126,7 +141,7 @@ export function evaluate(cb: CompiledBundle, input: PolicyInput): Decision {
     if (g.max !== undefined) {
       spans = ctx.tokens > g.max ? 1 : 0;
       kinds = spans ? ['tokens.max'] : [];
-    } else ({ spans, kinds } = tally(g, g.scanKey ? ctx.found.get(g.scanKey) : undefined));
+    } else ({ spans, kinds } = tally(g, g.scanKey ? ctx.matches(g.scanKey) : undefined));
     const verdict: Verdict = spans ? ACTION_VERDICT[g.action] : 'pass';
     verdicts.push({ stage: 'input', guardrail: g.id, detector: g.detector, verdict, spans, kinds });
     if (verdict === 'pass') continue;

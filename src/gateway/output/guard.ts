@@ -3,6 +3,7 @@ import type { CompiledBundle, CompiledGuardrail } from '../../policy/compile.ts'
 import type { Match } from '../../policy/detectors/index.ts';
 import { redact } from '../../policy/detectors/index.ts';
 import { checkTool, scanOutput, verdictOf } from '../../policy/evaluate.ts';
+import type { ScanCache } from '../../policy/scan-cache.ts';
 import type { Usage } from './protocol.ts';
 
 /** What the output inspection observed over a whole response. */
@@ -92,15 +93,19 @@ export class OutputTally {
   }
 }
 
-/** Scans a text with the guardrails; records matches; returns the redacted text when a redact guardrail matched. */
+/**
+ * Scans a text with the guardrails; records matches; returns the redacted text when a redact guardrail matched.
+ * `scans` (the request's scan cache) shares the detector runs with the other bundle's check of the same text.
+ */
 export function guardText(
   cb: CompiledBundle,
   guards: readonly CompiledGuardrail[],
   text: string,
   base: number,
   tally: OutputTally,
+  scans?: ScanCache,
 ): { text: string; redacted: boolean } {
-  const hits = scanOutput(cb, guards, text);
+  const hits = scanOutput(cb, guards, text, scans);
   if (!hits.length) return { text, redacted: false };
   const toRedact: Match[] = [];
   for (const { guard, matches } of hits) {
@@ -113,16 +118,18 @@ export function guardText(
 
 /**
  * The output verdicts a second bundle would have given on the same response (observe only: shadow, or
- * production on canary traffic), from the text and tool calls the relay collected.
+ * production on canary traffic), from the text and tool calls the relay collected. With the request's scan cache,
+ * a detector the enforcing bundle already ran on the same text is not run again.
  */
 export function observeOutput(
   cb: CompiledBundle,
   cls: string,
   collected: { text: string; tools: readonly string[] },
+  scans?: ScanCache,
 ): { verdicts: GuardrailVerdict[]; tools: ToolVerdict[] } {
   const guards = cb.outputGuards.filter((g) => g.classes === undefined || g.classes.has(cls));
   const tally = new OutputTally(guards);
-  if (guards.length && collected.text) guardText(cb, guards, collected.text, 0, tally);
+  if (guards.length && collected.text) guardText(cb, guards, collected.text, 0, tally, scans);
   if (cb.toolRules.length) for (const t of collected.tools) tally.tool(cb, cls, t);
   const r = tally.report();
   return { verdicts: r.verdicts, tools: r.tools };

@@ -3,6 +3,7 @@ import type { Decision } from '../../core/decision.ts';
 import type { ApiKind } from '../../core/policy-input.ts';
 import type { CompiledBundle } from '../../policy/compile.ts';
 import { outputGuardsFor } from '../../policy/evaluate.ts';
+import type { ScanCache } from '../../policy/scan-cache.ts';
 import type { UpstreamResponse } from '../../upstream/forward.ts';
 import { readAll, type StreamHooks } from '../stream.ts';
 import { guardText, type OutputReport, OutputTally } from './guard.ts';
@@ -20,6 +21,8 @@ export interface RelayContext {
   readonly onError: StreamHooks['onError'];
   /** Keep the response text and tool calls for a second, observe-only bundle. */
   readonly collect: boolean;
+  /** The request's scan cache: a whole body's scans are kept for the observe-only bundle's check of the same text. */
+  readonly scans?: ScanCache | undefined;
 }
 
 /**
@@ -116,7 +119,7 @@ export async function relay(up: UpstreamResponse, isStream: boolean, ctx: RelayC
     let base = 0;
     for (const slot of protocol.texts(json)) {
       const text = slot.get();
-      const r = guardText(cb, guards, text, base, tally);
+      const r = guardText(cb, guards, text, base, tally, ctx.scans);
       base += text.length;
       if (r.redacted) {
         slot.set(r.text);

@@ -16,7 +16,7 @@ export { INJECTION_KIND, type PromptInjectionOptions, promptInjectionDetector } 
 export { redact } from './redact.ts';
 export { type RegexOptions, regexDetector } from './regex.ts';
 export { SECRET_KINDS, type SecretKind, secretsDetector } from './secrets.ts';
-export type { Detector, Match } from './types.ts';
+export type { Detector, Match, ScanMemo } from './types.ts';
 
 /** The kinds of the detectors whose kinds are fixed, by detector name, for checking references at load. */
 export const DETECTOR_KINDS: Readonly<Record<string, readonly string[]>> = Object.freeze({

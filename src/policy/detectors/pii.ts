@@ -10,7 +10,7 @@ import { checkKinds } from './options.ts';
 import { emailScanner, phoneScanner } from './pii-contact.ts';
 import { cardScanner, ibanScanner, ssnScanner } from './pii-numbers.ts';
 import { mergeDisjoint, type Scanner } from './spans.ts';
-import type { Detector, Match } from './types.ts';
+import type { Detector, Match, ScanMemo } from './types.ts';
 
 /** Every kind the pii detector reports. */
 export const PII_KINDS = ['pii.email', 'pii.phone', 'pii.card', 'pii.iban', 'pii.ssn'] as const;
@@ -31,13 +31,21 @@ export function piiDetector(kinds: readonly string[] = PII_KINDS): Detector {
     'pii.iban': ibanScanner,
     'pii.ssn': ssnScanner,
   };
-  const scanners = PRIORITY.filter((k) => enabled.includes(k)).map((k) => factories[k]());
+  const scanners = PRIORITY.filter((k) => enabled.includes(k)).map((k) => [k, factories[k]()] as const);
   return Object.freeze({
     name: 'pii',
     kinds: Object.freeze(PII_KINDS.filter((k) => enabled.includes(k))),
-    scan(text: string, out: Match[]): void {
+    scan(text: string, out: Match[], memo?: ScanMemo): void {
       let found: Match[] = [];
-      for (const scanner of scanners) found = mergeDisjoint(found, scanner(text));
+      for (const [kind, scanner] of scanners) {
+        // A kind's scanner depends on nothing but the text: pii detectors of other kind sets share its result.
+        let mine = memo?.get(kind) as Match[] | undefined;
+        if (!mine) {
+          mine = scanner(text);
+          memo?.set(kind, mine);
+        }
+        found = mergeDisjoint(found, mine);
+      }
       for (const m of found) out.push(m);
     },
   });
