@@ -33,6 +33,9 @@ export interface GatewayDeps {
   /** The admin API, mounted under /admin/v1 on the admin listener only. */
   // biome-ignore lint/suspicious/noExplicitAny: the admin app has its own environment type
   readonly adminApi?: Hono<any>;
+  /** The operator console (`src/console/`), mounted under /console on the admin listener only. */
+  // biome-ignore lint/suspicious/noExplicitAny: the console app has its own environment type
+  readonly console?: Hono<any>;
 }
 
 /** The routes of the data plane: path, method, and the API each belongs to. */
@@ -107,6 +110,7 @@ export function createGateway(deps: GatewayDeps): { data: Hono<DataEnv>; admin: 
       c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }),
     );
   if (deps.adminApi) admin.route('/admin/v1', deps.adminApi);
+  if (deps.console) admin.route('/console', deps.console);
   admin.notFound((c) => fail(c, 'route_not_found', `no route ${c.req.method} ${c.req.path}`));
   return { data, admin };
 }

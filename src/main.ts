@@ -7,6 +7,7 @@ import type { Hono } from 'hono';
 import { type Logger, pino } from 'pino';
 import { createGateway } from './app.ts';
 import { type ConfigOverrides, type LoadedConfig, loadConfig } from './config/load.ts';
+import { ConsoleTelemetry, consoleApp } from './console/index.ts';
 import { adminApi } from './control/admin-api.ts';
 import { AuditLog } from './control/audit.ts';
 import { type Counters, MemoryCounters } from './control/counters.ts';
@@ -201,6 +202,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   });
   const pricing = new Pricing(config.providers);
   const metrics = new Metrics(pricing);
+  const consoleTelemetry = new ConsoleTelemetry(pricing);
   if (redisCounters)
     redisCounters.onFailure = (f) =>
       f.op === 'reserve'
@@ -249,6 +251,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const observe: RequestObserver = (record, snap) => {
     rings.record(snap, sampleOf(record));
     metrics.observe(record, snap);
+    consoleTelemetry.observe(record, snap);
     decisions?.write(record);
     opts.observe?.(record, snap);
   };
@@ -275,6 +278,20 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
         breakers,
         killed: () => rings.runtime.snapshot().state.killed?.targets ?? [],
       }),
+    }),
+    console: consoleApp({
+      rings,
+      governance,
+      audit,
+      store,
+      tokens: loaded.adminTokens,
+      logger,
+      telemetry: consoleTelemetry,
+      apps: config.applications.map((a) => a.id),
+      targets: Object.entries(config.providers).flatMap(([id, p]) => [
+        ...p.models.map((m) => `${id}/${m}`),
+        id,
+      ]),
     }),
   });
   const dataServer = await listen(data, config.listeners.data.host, config.listeners.data.port);
