@@ -173,7 +173,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
             observedEvalUs: other?.evalUs,
             upstreamHeadersMs,
             upstreamTotalMs,
-            outputGuardUs: undefined,
+            outputGuardUs: output?.guardUs,
             totalMs: performance.now() - t0,
           },
         },

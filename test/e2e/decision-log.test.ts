@@ -155,6 +155,9 @@ describe('decision log', () => {
     ] as const)
       expect(l[k], k).toBeGreaterThanOrEqual(0);
     expect(l.shadowEval).toBeNull();
+    // The example bundle's output-secrets guardrail scanned the answer: its time is measured.
+    expect(l.outputGuardrails).toBeGreaterThanOrEqual(0);
+    expect(l.outputGuardrails).toBeLessThanOrEqual(l.total);
     expect(l.total).toBeGreaterThanOrEqual(l.upstreamTotal!);
     expect(l.upstreamTotal).toBeGreaterThanOrEqual(l.upstreamTtfb!);
     expect(l.overhead).toBeCloseTo(l.total - l.upstreamTotal!, 2);
@@ -237,6 +240,8 @@ describe('decision log', () => {
     );
     expect(ev.tools).toContainEqual({ tool: 'get_order', scope: 'request', outcome: 'allow', rule: null });
     expect(ev.tokens!.input).toBeGreaterThan(0);
+    // Measured (a number, not null) even when the answer is a tool call with no text to scan.
+    expect(ev.latencyMs.outputGuardrails).toBeGreaterThanOrEqual(0);
     expect(ev.costUsd).toBeGreaterThan(0);
   });
 

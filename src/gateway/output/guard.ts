@@ -15,6 +15,8 @@ export interface OutputReport {
   blockedBy: string | undefined;
   /** What was kept for an observe-only check by a second bundle, when asked for. */
   collected: { text: string; tools: readonly string[] } | undefined;
+  /** Time spent scanning the response with the enforcing bundle's output guardrails (µs). */
+  guardUs: number;
 }
 
 /** Accumulates verdicts per guardrail (spans deduplicated by absolute offset) and tool verdicts. */
@@ -26,6 +28,8 @@ export class OutputTally {
   usage: Usage | undefined;
   /** Response text and tool names kept for a second bundle's observe-only output check (shadow). */
   readonly collected: { text: string; tools: string[] } | undefined;
+  /** Time spent in the output guardrails' scans so far (µs). */
+  guardUs = 0;
 
   constructor(guards: readonly CompiledGuardrail[], collect = false) {
     this.#guards = guards;
@@ -89,6 +93,7 @@ export class OutputTally {
       usage: this.usage,
       blockedBy: this.blockedBy,
       collected: this.collected,
+      guardUs: Math.round(this.guardUs),
     };
   }
 }
@@ -105,7 +110,9 @@ export function guardText(
   tally: OutputTally,
   scans?: ScanCache,
 ): { text: string; redacted: boolean } {
+  const t0 = performance.now();
   const hits = scanOutput(cb, guards, text, scans);
+  tally.guardUs += (performance.now() - t0) * 1000;
   if (!hits.length) return { text, redacted: false };
   const toRedact: Match[] = [];
   for (const { guard, matches } of hits) {

@@ -153,7 +153,9 @@ export class StreamGuard {
   #scan(final = false): void {
     this.#deferFrom = Number.POSITIVE_INFINITY;
     if (!this.#heldText) return;
+    const t0 = performance.now();
     const hits = scanOutput(this.cb, this.guards, this.#heldText);
+    this.tally.guardUs += (performance.now() - t0) * 1000;
     const tail = this.#heldText.length - this.cb.holdBackChars;
     const now: Match[] = [];
     let deferred = false;
