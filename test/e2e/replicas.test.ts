@@ -210,10 +210,11 @@ describe('two replicas, one PostgreSQL control plane', () => {
       admin(r1, APPROVER, 'POST', `/approvals/${asks[0]!.json.approval.id}/approve`, {}),
       admin(r2, APPROVER, 'POST', `/approvals/${asks[1]!.json.approval.id}/approve`, {}),
     ]);
-    // One wins; the other lost the race: its replica saw the state move (stale) or its compare-and-set did.
+    // One wins; the other lost the race, whichever way its replica learnt it: the state moved since its request
+    // (stale), its compare-and-set lost (conflict), or it caught up mid-way and found no candidate left.
     expect([x.status, y.status].sort(), JSON.stringify([x.json, y.json])).toEqual([200, 409]);
     const loser = x.status === 409 ? x : y;
-    expect(['stale', 'conflict']).toContain(loser.json.error.code);
+    expect(['stale', 'conflict', 'no_candidate']).toContain(loser.json.error.code);
     await until('both replicas have the candidate in production', async () => {
       const [s1, s2] = await Promise.all([
         admin(r1, OPERATOR, 'GET', '/rollout'),
