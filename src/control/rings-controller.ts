@@ -21,8 +21,6 @@ import { fleetView, type StatsSummary, summarize } from './fleet-stats.ts';
 import { type RingSample, RingStats } from './ring-stats.ts';
 import { type ControlStore, StoreConflictError, StoreCorruptError } from './store.ts';
 
-/** The control-plane store, as replicas share it (the change feed exists only on a shared store). */
-type SharedStore = ControlStore;
 
 /** A promotion the gates refuse; carries the gate table (409 on the admin API). */
 export class GateBlockedError extends Error {
@@ -570,7 +568,7 @@ export class RingsController {
       );
     }, this.#t.triggers.checkIntervalMs);
     this.#timer.unref();
-    const store = this.#store as SharedStore;
+    const store = this.#store;
     // Replicas: follow the store's change feed, and poll its version too (a missed notification heals).
     this.#unsubscribe ??= store.subscribe?.({
       onChange: (kind, detail) => {
@@ -606,7 +604,7 @@ export class RingsController {
 
   /** One sync round: catch up with the stored state, publish this replica's statistics, read the others'. */
   async sync(now = Date.now()): Promise<void> {
-    const store = this.#store as SharedStore;
+    const store = this.#store;
     try {
       await this.refresh();
       const stats = this.runtime.snapshot().stats;
@@ -636,9 +634,9 @@ export class RingsController {
   }
 
   async #refresh(): Promise<boolean> {
-    const store = this.#store as SharedStore;
+    const store = this.#store;
     const cur = this.runtime.snapshot();
-    const version = store.stateVersion ? await store.stateVersion() : undefined;
+    const version = await store.stateVersion();
     if (version !== undefined && version <= cur.state.version) return false;
     const raw = await this.#store.loadState<RingState>();
     if (raw === undefined) return false;
