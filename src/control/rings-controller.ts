@@ -21,7 +21,6 @@ import { fleetView, type StatsSummary, summarize } from './fleet-stats.ts';
 import { type RingSample, RingStats } from './ring-stats.ts';
 import { type ControlStore, StoreConflictError, StoreCorruptError } from './store.ts';
 
-
 /** A promotion the gates refuse; carries the gate table (409 on the admin API). */
 export class GateBlockedError extends Error {
   readonly gates: readonly GateResult[];
