@@ -18,7 +18,7 @@ export function drained(sink: Sink, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     const check = () => {
       if ((!sink._writing && !sink._len) || Date.now() >= deadline) resolve();
-      else setTimeout(check, 10).unref();
+      else setTimeout(check, 10);
     };
     check();
   });
