@@ -98,12 +98,16 @@ for (const p of payloads) {
       x.rps.push(res.rps);
       if (res.errors || res.non2xx) console.log(`  ${t.label}: ${res.errors} errors ${res.non2xx} non-2xx`);
     }
-  console.log(`${p.label}: median of ${rounds} (user + sys µs/req, req/s), min, [each round]`);
+  console.log(
+    `${p.label}: median of ${rounds} (user + sys µs/req, req/s), min, [each round], median of the per-round ratios to ${targets[0]!.label}`,
+  );
+  const base = acc.get(targets[0]!.label)!;
   for (const [name, x] of acc) {
+    const ratios = x.user.map((v, i) => (v + x.sys[i]!) / (base.user[i]! + base.sys[i]!));
     const u = med(x.user);
     const s = med(x.sys);
     console.log(
-      `  ${name.padEnd(24)} ${(u + s).toFixed(0).padStart(5)} = ${u.toFixed(0)} + ${s.toFixed(0)}  ${med(x.rps).toFixed(0)} req/s  min ${Math.min(...x.user.map((v, i) => v + x.sys[i]!)).toFixed(0)}  [${x.user.map((v, i) => (v + x.sys[i]!).toFixed(0)).join(' ')}]`,
+      `  ${name.padEnd(24)} ${(u + s).toFixed(0).padStart(5)} = ${u.toFixed(0)} + ${s.toFixed(0)}  ${med(x.rps).toFixed(0)} req/s  min ${Math.min(...x.user.map((v, i) => v + x.sys[i]!)).toFixed(0)}  [${x.user.map((v, i) => (v + x.sys[i]!).toFixed(0)).join(' ')}]  ${med(ratios).toFixed(2)}×`,
     );
   }
 }

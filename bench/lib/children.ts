@@ -67,12 +67,23 @@ export async function spawnServer(opts: {
   env?: Record<string, string>;
   ready: Readiness;
   timeoutMs?: number;
+  /** A command the server runs under, such as valgrind with its options (the process keeps its pid). */
+  wrapper?: readonly string[];
 }): Promise<Child> {
-  const child = spawn(
+  const argv = [
     process.execPath,
-    ['--import', PARENT_WATCH, ...(opts.nodeArgs ?? []), opts.script, ...opts.args],
-    { cwd: REPO_DIR, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] },
-  );
+    '--import',
+    PARENT_WATCH,
+    ...(opts.nodeArgs ?? []),
+    opts.script,
+    ...opts.args,
+  ];
+  const cmd = [...(opts.wrapper ?? []), ...argv];
+  const child = spawn(cmd[0]!, cmd.slice(1), {
+    cwd: REPO_DIR,
+    env: { ...process.env, ...opts.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   live.add(child);
   let tail = '';
   let exited: { code: number | null; signal: string | null } | undefined;

@@ -29,6 +29,10 @@ export interface StartOptions {
   readonly nodeArgs?: readonly string[];
   /** A ringfence checkout to run instead of this one (its bin/ringfence.js). */
   readonly ringfenceDir?: string;
+  /** A command the server runs under (bench/instructions.ts: valgrind). */
+  readonly wrapper?: readonly string[];
+  /** How long the server may take to be ready (ms). */
+  readonly timeoutMs?: number;
 }
 
 /** Starts the server of an available mode in front of the mock. */
@@ -36,7 +40,7 @@ export async function startTarget(
   mode: Mode,
   mock: Child,
   tmpDir: string,
-  { nodeArgs = [], ringfenceDir = REPO_DIR }: StartOptions = {},
+  { nodeArgs = [], ringfenceDir = REPO_DIR, wrapper, timeoutMs }: StartOptions = {},
 ): Promise<Target> {
   const s = mode.server;
   if (s.kind === 'mock') return { mode, url: mock.url, pid: mock.pid, child: undefined };
@@ -46,6 +50,8 @@ export async function startTarget(
       script: 'bench/reference-proxy.ts',
       args: ['--upstream', mock.url],
       nodeArgs,
+      ...(wrapper ? { wrapper } : {}),
+      ...(timeoutMs ? { timeoutMs } : {}),
       ready: { kind: 'line' },
     });
     return { mode, url: child.url, pid: child.pid, child };
@@ -59,6 +65,8 @@ export async function startTarget(
     script: join(ringfenceDir, 'bin', 'ringfence.js'),
     args: ['serve', '--config', file, '--port', String(port), '--admin-port', String(adminPort)],
     nodeArgs,
+    ...(wrapper ? { wrapper } : {}),
+    ...(timeoutMs ? { timeoutMs } : {}),
     env: { BENCH_PROVIDER_KEY },
     ready: { kind: 'http', url: `http://127.0.0.1:${port}`, probe: `http://127.0.0.1:${adminPort}/readyz` },
   });
