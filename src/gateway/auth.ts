@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { hashKey } from '../config/load.ts';
 import type { AppIdentity } from '../core/policy-input.ts';
-import type { DataEnv } from './context.ts';
+import { type DataEnv, header } from './context.ts';
 import { fail } from './respond.ts';
 
 /** The gateway key a client presented: `Authorization: Bearer`, `x-api-key` (Anthropic) or `api-key` (Azure). */
@@ -24,11 +24,7 @@ export function presentedKey(
 export function authenticate(appKeys: ReadonlyMap<string, AppIdentity>): MiddlewareHandler<DataEnv> {
   return async function authenticate(c, next) {
     const arrivedAt = performance.now();
-    const key = presentedKey(
-      c.req.header('authorization'),
-      c.req.header('x-api-key'),
-      c.req.header('api-key'),
-    );
+    const key = presentedKey(header(c, 'authorization'), header(c, 'x-api-key'), header(c, 'api-key'));
     if (!key)
       return fail(c, 'unauthenticated', 'missing gateway key: send Authorization: Bearer <key> or x-api-key');
     const app = appKeys.get(hashKey(key));

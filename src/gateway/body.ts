@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { GatewayError } from '../core/errors.ts';
-import type { DataEnv } from './context.ts';
+import { type DataEnv, header } from './context.ts';
 
 function tooLarge(limit: number): GatewayError {
   return new GatewayError('body_too_large', `request body is over the limit of ${limit} bytes`, {
@@ -45,7 +45,7 @@ function readIncoming(incoming: IncomingMessage, limit: number): Promise<Buffer>
  * Under Node it reads the socket stream directly, skipping the web-stream copy.
  */
 export async function readRawBody(c: Context<DataEnv>, limit: number): Promise<Buffer> {
-  const declared = Number(c.req.header('content-length') ?? -1);
+  const declared = Number(header(c, 'content-length') ?? -1);
   if (declared > limit) throw tooLarge(limit);
   const incoming = c.env?.incoming;
   if (incoming && !incoming.readableEnded) return readIncoming(incoming, limit);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context } from 'hono';
 import type { Decision, GuardrailVerdict } from '../core/decision.ts';
 import type { ApiFamily } from '../core/errors.ts';
 import type { AppIdentity, PolicyInput } from '../core/policy-input.ts';
@@ -22,6 +23,18 @@ export interface DataEnv {
     /** The gateway error code answered, if any. */
     errorCode: string;
   };
+}
+
+/**
+ * A request header (lower-case name). Under Node it reads the headers Node already parsed, never
+ * `c.req.header()`, which builds a web `Headers` object from the raw headers on first use (~5 µs a request).
+ * Repeated headers come joined by `, `, as `Headers.get()` gives them.
+ */
+export function header(c: Context<DataEnv>, name: string): string | undefined {
+  const incoming = c.env?.incoming;
+  if (!incoming) return c.req.header(name);
+  const v = incoming.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 /** Liveness and readiness, flipped by the composition root. */

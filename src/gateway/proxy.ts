@@ -27,7 +27,7 @@ import type { DataEnv, RequestObserver, RequestRecord, TokenCount } from './cont
 import { decide, reserveBudgets, rewriteRequest } from './enforce.ts';
 import { type OutputReport, observeOutput } from './output/guard.ts';
 import { relay } from './output/relay.ts';
-import { pipeToNode, pullStream, sseErrorFrame } from './stream.ts';
+import { pipeToNode, pullStream, sseErrorFrame, writeWhole } from './stream.ts';
 
 /** What a proxied route needs, built once at start. */
 export interface ProxyDeps {
@@ -305,8 +305,13 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       } catch (err) {
         throw toGatewayError(err, served.providerId, signal);
       }
-      if (relayed.kind === 'whole') return c.body(relayed.body, up.status as 200, relayed.headers);
       const outgoing = c.env?.outgoing;
+      if (relayed.kind === 'whole') {
+        if (!outgoing) return c.body(relayed.body, up.status as 200, relayed.headers);
+        // Straight to the Node response: a web Response would copy the headers into a Headers object and back.
+        writeWhole(outgoing, up.status, relayed.headers, relayed.body);
+        return RESPONSE_ALREADY_SENT;
+      }
       if (outgoing) {
         pipeToNode(relayed.source, outgoing, up.status, relayed.headers, relayed.hooks);
         return RESPONSE_ALREADY_SENT;

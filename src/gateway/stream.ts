@@ -225,3 +225,19 @@ export function pipeToNode(
     if (!settled) fail(prematureClose());
   });
 }
+
+/**
+ * Writes a whole response body to the Node response. A client already gone makes this a no-op (the socket is
+ * destroyed; Node discards the write).
+ */
+export function writeWhole(
+  out: ServerResponse,
+  status: number,
+  headers: Record<string, string | string[]>,
+  body: Uint8Array,
+): void {
+  if (out.destroyed) return;
+  if (headers['content-length'] === undefined) headers['content-length'] = String(body.byteLength);
+  out.writeHead(status, headers);
+  out.end(body);
+}
