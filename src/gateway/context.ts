@@ -4,6 +4,7 @@ import type { Decision, GuardrailVerdict } from '../core/decision.ts';
 import type { ApiFamily } from '../core/errors.ts';
 import type { AppIdentity, PolicyInput } from '../core/policy-input.ts';
 import type { DivergenceKind } from '../policy/divergence.ts';
+import type { ScanCache } from '../policy/scan-cache.ts';
 import type { RingSnapshot } from '../rings/runtime.ts';
 import type { Ring } from '../rings/state.ts';
 import type { OutputReport } from './output/guard.ts';
@@ -55,6 +56,8 @@ export interface TokenCount {
 /** What happened to one request, reported once when its response has ended (decision log, ring statistics, metrics). */
 export interface RequestRecord {
   readonly input: PolicyInput;
+  /** The request's detector results, for the decision log's content redaction to reuse. */
+  readonly scans?: ScanCache | undefined;
   readonly ring: Ring;
   /** The ring state the request was decided under. */
   readonly stateVersion: number;

@@ -148,6 +148,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       observe(
         {
           input,
+          scans,
           ring,
           stateVersion: snap.state.version,
           changeId: snap.state.changeId,

@@ -1,6 +1,6 @@
 import type { ContentLogging, Decision, GuardrailVerdict, ToolVerdict } from '../core/decision.ts';
 import type { RequestRecord } from '../gateway/context.ts';
-import { createDetector, type Match, redact } from '../policy/detectors/index.ts';
+import { createDetector, type Match, redact, type ScanMemo } from '../policy/detectors/index.ts';
 import type { Pricing } from './cost.ts';
 
 /** One guardrail that did not pass (verdicts that passed are left out to keep lines short). */
@@ -134,12 +134,15 @@ export function redactForLog(
   text: string,
   mode: 'redacted' | 'full',
   max: number,
+  memo?: ScanMemo,
 ): { text: string; cut: boolean } {
   const cut = text.length > max;
   const scanned = cut ? text.slice(0, max + MARGIN) : text;
+  // The memo belongs to the whole text: a cut text is another text.
+  const m = cut ? undefined : memo;
   const matches: Match[] = [];
-  SECRETS.scan(scanned, matches);
-  if (mode === 'redacted') PII.scan(scanned, matches);
+  SECRETS.scan(scanned, matches, m);
+  if (mode === 'redacted') PII.scan(scanned, matches, m);
   const clean = matches.length ? redact(scanned, matches, (m) => `[REDACTED:${m.kind}]`) : scanned;
   return cut ? { text: clean.slice(0, max), cut } : { text: clean, cut };
 }
@@ -147,15 +150,18 @@ export function redactForLog(
 function content(r: RequestRecord, mode: ContentLogging, max: number): LoggedContent | undefined {
   if (mode === 'none') return undefined;
   let truncated = false;
-  const prompt = r.input.messages.map((m) => {
-    const t = redactForLog(m.text, mode, max);
+  // The request's evaluations already scanned these texts: their per-text results are reused where the
+  // detectors share parts (every pii kind; secrets of the same kind set).
+  const scans = r.scans?.input === r.input ? r.scans : undefined;
+  const prompt = r.input.messages.map((m, i) => {
+    const t = redactForLog(m.text, mode, max, scans?.messageMemo(i));
     truncated ||= t.cut;
     return { role: m.role, text: t.text };
   });
   let response: string | null = null;
   const said = r.output?.collected?.text;
   if (said !== undefined) {
-    const t = redactForLog(said, mode, max);
+    const t = redactForLog(said, mode, max, scans?.outputMemo(said));
     truncated ||= t.cut;
     response = t.text;
   }

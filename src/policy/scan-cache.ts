@@ -35,16 +35,29 @@ export class ScanCache {
     for (let i = 0; i < messages.length; i++) {
       const text = messages[i]!.text;
       if (!text) continue;
-      let memo = this.#messageMemos[i];
-      if (!memo) {
-        memo = new Map();
-        this.#messageMemos[i] = memo;
-      }
-      detector.scan(text, out, memo);
+      detector.scan(text, out, this.messageMemo(i));
     }
     const frozen = Object.freeze(out);
     this.#inputs.set(spec, frozen);
     return frozen;
+  }
+
+  /**
+   * The part results kept for input message `i` (see {@link ScanMemo}): a later scan of that same text with a
+   * detector that shares parts with the bundles' (the decision log's redaction) reuses what they found.
+   */
+  messageMemo(i: number): ScanMemo {
+    let memo = this.#messageMemos[i];
+    if (!memo) {
+      memo = new Map();
+      this.#messageMemos[i] = memo;
+    }
+    return memo;
+  }
+
+  /** The part results kept for `text` if it is the output text last scanned; otherwise none. */
+  outputMemo(text: string): ScanMemo | undefined {
+    return this.#outputMemo?.text === text ? this.#outputMemo.memo : undefined;
   }
 
   /** The matches of `detector` (canonical spec `spec`) in an output text; reused only for the same text. */

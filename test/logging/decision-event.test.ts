@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Pricing } from '../../src/observability/cost.ts';
 import { redactForLog } from '../../src/observability/decision-event.ts';
+import { piiDetector } from '../../src/policy/detectors/pii.ts';
+import { secretsDetector } from '../../src/policy/detectors/secrets.ts';
+import type { Match, ScanMemo } from '../../src/policy/detectors/types.ts';
 
 const AWS = 'AKIAIOSFODNN7EXAMPLE';
 
@@ -14,6 +17,25 @@ describe('content for the decision log', () => {
     const full = redactForLog(text, 'full', 1000);
     expect(full.text).toContain('jane@example.com');
     expect(full.text).not.toContain(AWS);
+  });
+
+  it('reuses the scans a bundle made of the same text, with the same result as scanning afresh', () => {
+    const text = `mail jane@example.com, call 415-555-2671, card 5500 0000 0000 0004, key ${AWS}`;
+    const fresh = redactForLog(text, 'redacted', 1000);
+    // What an evaluation leaves in the request's memo for this text: a few pii kinds, every secret.
+    const memo: ScanMemo = new Map();
+    piiDetector(['pii.email', 'pii.card']).scan(text, [] as Match[], memo);
+    secretsDetector().scan(text, [] as Match[], memo);
+    const before = new Map(memo);
+    expect(redactForLog(text, 'redacted', 1000, memo)).toEqual(fresh);
+    for (const [k, v] of before) expect(memo.get(k)).toBe(v); // read, not scanned again
+    expect(memo.has('pii.phone')).toBe(true); // the kinds the bundle did not scan were added
+    expect(fresh.text).toBe(
+      'mail [REDACTED:pii.email], call [REDACTED:pii.phone], card [REDACTED:pii.card], key [REDACTED:secret.aws_access_key]',
+    );
+    // A text cut for the log is another text: the memo is not used for it.
+    const poisoned: ScanMemo = new Map([['pii.email', []]]);
+    expect(redactForLog(text, 'redacted', 20, poisoned).text).toBe(redactForLog(text, 'redacted', 20).text);
   });
 
   it('a secret straddling the cut is found and not half-logged', () => {

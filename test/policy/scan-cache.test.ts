@@ -11,6 +11,7 @@ import {
   PII_KINDS,
   piiDetector,
   type ScanMemo,
+  secretsDetector,
 } from '../../src/policy/detectors/index.ts';
 import { evaluate, outputGuardsFor, scanOutput } from '../../src/policy/evaluate.ts';
 import { caseInput, loadCases } from '../../src/policy/golden.ts';
@@ -283,5 +284,35 @@ describe('pii detectors sharing per-kind scans through a memo', () => {
       expect([...memo.keys()].sort()).toEqual([...PII_KINDS].sort());
     }
     expect(alone.some((ms) => ms.length >= 5)).toBe(true);
+  });
+});
+
+describe('secrets detectors sharing a scan through a memo', () => {
+  const AWS = 'AKIAIOSFODNN7EXAMPLE';
+  const text = `key ${AWS}, token ghp_16C7e42F292c6912E7710c838347Ae178B4a, Authorization: Bearer abcDEF0123456789xyzUVW`;
+  it('of the same kind set share it and report what each reports alone; another kind set scans its own', () => {
+    const all = secretsDetector();
+    const same = secretsDetector([...all.kinds].reverse());
+    const aws = secretsDetector(['secret.aws_access_key']);
+    const alone = (d: typeof all) => {
+      const out: Match[] = [];
+      d.scan(text, out);
+      return out;
+    };
+    const memo: ScanMemo = new Map();
+    const first: Match[] = [];
+    all.scan(text, first, memo);
+    expect(first).toEqual(alone(all));
+    expect(first.length).toBeGreaterThanOrEqual(3);
+    expect(memo.size).toBe(1);
+    const second: Match[] = [];
+    same.scan(text, second, memo);
+    expect(second).toEqual(first);
+    expect(memo.size).toBe(1); // read, not scanned again
+    const third: Match[] = [];
+    aws.scan(text, third, memo);
+    expect(third).toEqual(alone(aws));
+    expect(third.map((m) => m.kind)).toEqual(['secret.aws_access_key']);
+    expect(memo.size).toBe(2);
   });
 });

@@ -11,7 +11,7 @@
 import { type AsciiClass, asciiClass, inClass, isDigit } from './charset.ts';
 import { checkKinds } from './options.ts';
 import { mergeDisjoint, type Scanner } from './spans.ts';
-import type { Detector, Match } from './types.ts';
+import type { Detector, Match, ScanMemo } from './types.ts';
 
 /** Every kind the secrets detector reports. */
 export const SECRET_KINDS = [
@@ -93,12 +93,20 @@ export function secretsDetector(kinds: readonly string[] = SECRET_KINDS): Detect
     bearer: enabled.has('secret.bearer_token') ? bearerScanner() : undefined,
   };
   const scanners = PASSES.map((p) => passes[p]).filter((s) => s !== undefined);
+  const kindsOn = Object.freeze(SECRET_KINDS.filter((k) => enabled.has(k)));
+  // Secrets detectors of the same kind set report the same matches on a text: they share one scan per text.
+  const memoKey = `secrets:${kindsOn.join(',')}`;
   return Object.freeze({
     name: 'secrets',
-    kinds: Object.freeze(SECRET_KINDS.filter((k) => enabled.has(k))),
-    scan(text: string, out: Match[]): void {
-      let found: Match[] = [];
-      for (const scanner of scanners) found = mergeDisjoint(found, scanner(text));
+    kinds: kindsOn,
+    scan(text: string, out: Match[], memo?: ScanMemo): void {
+      let found = memo?.get(memoKey);
+      if (!found) {
+        let merged: Match[] = [];
+        for (const scanner of scanners) merged = mergeDisjoint(merged, scanner(text));
+        found = merged;
+        memo?.set(memoKey, found);
+      }
       for (const m of found) out.push(m);
     },
   });
