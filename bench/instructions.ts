@@ -5,7 +5,9 @@
  * instrumentation off; after a warm-up (JIT tiers settled), instrumentation is switched on for `--requests`
  * requests (`--connections` at a time) and the user-space instructions (Ir) are read back. Kernel time (the
  * socket writes) is not counted: every mode makes the same syscalls per request (bench/syscalls.ts shows them).
- * Repeatable to about 1 % between runs where timings move 2x; slow (each server runs ~30x slower under valgrind).
+ * Repeatable to about 5 % between runs where timings move 2-3x (V8's optimising compiler still runs now and then
+ * after the warm-up, and garbage collections fall where they fall); slow: servers run ~30x slower under valgrind.
+ * `--keep DIR` keeps the callgrind files for callgrind_annotate.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -24,7 +26,8 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'reference,passthrough' },
     payload: { type: 'string', default: '2k-json' },
     requests: { type: 'string', default: '2000' },
-    warmup: { type: 'string', default: '3000' },
+    warmup: { type: 'string', default: '5000' },
+    keep: { type: 'string' },
     connections: { type: 'string', default: '8' },
     compare: { type: 'string', multiple: true, default: [] },
   },
@@ -75,7 +78,7 @@ for (const name of values.modes.split(',')) {
 
 for (const p of payloads) {
   console.log(
-    `${p.label}: instructions per request (millions... shown as k), ${n} requests after ${values.warmup} warm-up`,
+    `${p.label}: instructions per request (k = thousands), ${n} requests after ${values.warmup} warm-up`,
   );
   let base: number | undefined;
   for (const r of runs) {
@@ -96,6 +99,9 @@ for (const p of payloads) {
     const res = await load(t.url, p.body, n);
     execFileSync('callgrind_control', ['-d', String(t.pid)], { stdio: 'ignore' });
     execFileSync('callgrind_control', ['-i', 'off', String(t.pid)], { stdio: 'ignore' });
+    // --keep DIR: the callgrind files, for `callgrind_annotate --inclusive=no DIR/<mode>/cg.*.1`.
+    if (values.keep)
+      execFileSync('cp', ['-r', out, join(values.keep, r.label.replace(/[^a-z0-9@]+/gi, '_'))]);
     const ir = irOf(out) / n;
     base ??= ir;
     const bad = res.errors + res.non2xx;

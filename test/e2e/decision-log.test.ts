@@ -363,7 +363,8 @@ describe('decision log', () => {
       (n, x) => n + Number(x[1]),
       0,
     );
-    await new Promise((r) => setTimeout(r, 50));
+    // Lines reach the file asynchronously: wait for the last (bounded).
+    for (let i = 0; i < 100 && events().length < requests; i++) await new Promise((r) => setTimeout(r, 20));
     expect(events()).toHaveLength(requests);
     expect(series(await metricsText(), 'ringfence_decision_log_events_total')).toBe(requests);
     expect(series(m, 'ringfence_decision_log_dropped_total')).toBe(0);
