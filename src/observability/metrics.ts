@@ -4,6 +4,7 @@ import type { RequestRecord } from '../gateway/context.ts';
 import type { RingSnapshot } from '../rings/runtime.ts';
 import type { BreakerState, Breakers } from '../upstream/breakers.ts';
 import type { Pricing } from './cost.ts';
+import { LabelCache } from './label-cache.ts';
 
 const BREAKER_STATE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, open: 2 };
 
@@ -193,6 +194,21 @@ export class Metrics {
     ['gate'],
   );
 
+  // Children of the metrics observe() updates on every request, by label values (never reset nor removed).
+  readonly #requests = new LabelCache(this.requests);
+  readonly #requestErrors = new LabelCache(this.requestErrors);
+  readonly #policyErrors = new LabelCache(this.policyErrors);
+  readonly #budgetRejections = new LabelCache(this.budgetRejections);
+  readonly #evaluations = new LabelCache(this.evaluations);
+  readonly #triggers = new LabelCache(this.triggers);
+  readonly #divergence = new LabelCache(this.divergence);
+  readonly #tokens = new LabelCache(this.tokens);
+  readonly #cost = new LabelCache(this.cost);
+  readonly #duration = new LabelCache(this.duration);
+  readonly #overhead = new LabelCache(this.overhead);
+  readonly #evaluation = new LabelCache(this.evaluation);
+  readonly #upstream = new LabelCache(this.upstream);
+
   constructor(pricing: Pricing) {
     this.#pricing = pricing;
     // Series that exist from the start, so rates and alerts see 0 rather than nothing.
@@ -212,54 +228,54 @@ export class Metrics {
   observe(r: RequestRecord, snap: RingSnapshot): void {
     const { ring, decision: d, timings: t } = r;
     const cls = d?.class ?? 'unclassified';
-    this.requests.labels(ring, r.input.app.appId, cls, d?.action ?? 'none', statusClass(r.status)).inc();
-    this.duration.labels(ring, r.input.api).observe(t.totalMs / 1000);
+    this.#requests.get5(ring, r.input.app.appId, cls, d?.action ?? 'none', statusClass(r.status)).inc();
+    this.#duration.get2(ring, r.input.api).observe(t.totalMs / 1000);
     const upstreamMs = t.upstreamTotalMs ?? t.upstreamHeadersMs;
-    this.overhead.labels(ring).observe(Math.max(0, t.totalMs - (upstreamMs ?? 0)) / 1000);
+    this.#overhead.get1(ring).observe(Math.max(0, t.totalMs - (upstreamMs ?? 0)) / 1000);
     if (r.errorCode) {
-      this.requestErrors.labels(ring, r.errorCode).inc();
-      if (r.errorCode === 'policy_error') this.policyErrors.labels(ring).inc();
-      else if (r.errorCode === 'budget_exceeded') this.budgetRejections.labels(ring).inc();
+      this.#requestErrors.get2(ring, r.errorCode).inc();
+      if (r.errorCode === 'policy_error') this.#policyErrors.get1(ring).inc();
+      else if (r.errorCode === 'budget_exceeded') this.#budgetRejections.get1(ring).inc();
     }
 
-    this.evaluation.labels(ring).observe(t.evalUs / 1e6);
+    this.#evaluation.get1(ring).observe(t.evalUs / 1e6);
     if (d) {
-      this.evaluations.labels(ring, d.class, d.action).inc();
+      this.#evaluations.get3(ring, d.class, d.action).inc();
       for (const v of d.verdicts)
-        if (v.verdict !== 'pass') this.triggers.labels(ring, 'input', v.guardrail, v.verdict).inc();
+        if (v.verdict !== 'pass') this.#triggers.get4(ring, 'input', v.guardrail, v.verdict).inc();
     }
     for (const v of r.output?.verdicts ?? [])
-      if (v.verdict !== 'pass') this.triggers.labels(ring, 'output', v.guardrail, v.verdict).inc();
+      if (v.verdict !== 'pass') this.#triggers.get4(ring, 'output', v.guardrail, v.verdict).inc();
 
     // The candidate observing production traffic: the shadow ring. (On canary traffic the other decision is
     // production's, already counted by its own ring on the rest of the traffic.)
     if (ring === 'production' && r.shadowBundleId !== undefined) {
-      if (t.candidateEvalUs !== undefined) this.evaluation.labels('shadow').observe(t.candidateEvalUs / 1e6);
-      if (r.shadowError) this.policyErrors.labels('shadow').inc();
+      if (t.candidateEvalUs !== undefined) this.#evaluation.get1('shadow').observe(t.candidateEvalUs / 1e6);
+      if (r.shadowError) this.#policyErrors.get1('shadow').inc();
       const s = r.shadow;
       if (s) {
-        this.evaluations.labels('shadow', s.class, s.action).inc();
+        this.#evaluations.get3('shadow', s.class, s.action).inc();
         for (const v of s.verdicts)
-          if (v.verdict !== 'pass') this.triggers.labels('shadow', 'input', v.guardrail, v.verdict).inc();
+          if (v.verdict !== 'pass') this.#triggers.get4('shadow', 'input', v.guardrail, v.verdict).inc();
       }
       for (const v of r.shadowOutput ?? [])
-        if (v.verdict !== 'pass') this.triggers.labels('shadow', 'output', v.guardrail, v.verdict).inc();
+        if (v.verdict !== 'pass') this.#triggers.get4('shadow', 'output', v.guardrail, v.verdict).inc();
     }
     if (r.divergence)
-      for (const k of r.divergence) this.divergence.labels(ring === 'canary' ? 'canary' : 'shadow', k).inc();
+      for (const k of r.divergence) this.#divergence.get2(ring === 'canary' ? 'canary' : 'shadow', k).inc();
 
     if (t.upstreamHeadersMs !== undefined && r.target) {
-      this.upstream.labels(r.target.provider, 'ttfb').observe(t.upstreamHeadersMs / 1000);
+      this.#upstream.get2(r.target.provider, 'ttfb').observe(t.upstreamHeadersMs / 1000);
       if (t.upstreamTotalMs !== undefined)
-        this.upstream.labels(r.target.provider, 'total').observe(t.upstreamTotalMs / 1000);
+        this.#upstream.get2(r.target.provider, 'total').observe(t.upstreamTotalMs / 1000);
     }
     if (r.tokens && r.target && r.target.provider !== 'degraded') {
       const { provider } = r.target;
       const model = this.#pricing.modelLabel(provider, r.target.model);
-      this.tokens.labels(cls, provider, model, 'input').inc(r.tokens.input);
-      this.tokens.labels(cls, provider, model, 'output').inc(r.tokens.output);
+      this.#tokens.get4(cls, provider, model, 'input').inc(r.tokens.input);
+      this.#tokens.get4(cls, provider, model, 'output').inc(r.tokens.output);
       const usd = this.#pricing.cost(provider, r.target.model, r.tokens);
-      if (usd !== undefined) this.cost.labels(cls, provider, model).inc(usd);
+      if (usd !== undefined) this.#cost.get3(cls, provider, model).inc(usd);
     }
     if (snap.state.version !== this.#lastVersion) this.ring(snap);
   }
