@@ -16,7 +16,16 @@ export const FIGURES = {
   addedTtfbP50: { compare: 'delta', label: 'added TTFB p50', perPayload: true },
   addedTtfbP99: { compare: 'delta', label: 'added TTFB p99', perPayload: true },
   errors: { compare: 'absolute', label: 'errors', perPayload: true },
-  rssGrowthSoakMB: { compare: 'absolute', label: 'RSS growth over soak', perPayload: false },
+  rssGrowthSoakMB: {
+    compare: 'absolute',
+    label: "RSS growth over the soak's second half",
+    perPayload: false,
+  },
+  liveHeapGrowthSoakMB: {
+    compare: 'absolute',
+    label: 'live heap growth over soak',
+    perPayload: false,
+  },
 } as const;
 
 /** A budgeted figure. */
@@ -138,8 +147,12 @@ export function checkBudgets(results: BudgetInput, budget: Budget): BudgetReport
     }
 
     if (!spec.perPayload) {
-      const v = mode.memory?.soakGrowthMB;
-      if (v === undefined) notMeasured('no soak in this run');
+      const v =
+        e.figure === 'liveHeapGrowthSoakMB' ? mode.memory?.liveHeapGrowthSoakMB : mode.memory?.soakGrowthMB;
+      if (v === undefined)
+        notMeasured(
+          e.figure === 'liveHeapGrowthSoakMB' ? 'no live-heap probe in this run' : 'no soak in this run',
+        );
       else {
         const ok = v <= e.max;
         push(

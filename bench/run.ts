@@ -10,7 +10,7 @@ import { clockTicks, cpuTicks, hostBusyTicks } from './lib/procfs.ts';
 import { profileMode } from './lib/profile-run.ts';
 import { renderMarkdown } from './lib/report.ts';
 import type { BenchResults, BenchSettings, ModeResult } from './lib/results.ts';
-import { startMock, startTarget, type Target } from './lib/servers.ts';
+import { MEM_PROBE_ARGS, startMock, startTarget, type Target } from './lib/servers.ts';
 import { STREAM_CHUNKS } from './mock-provider.ts';
 import { MODES } from './modes.ts';
 import { PAYLOADS } from './payloads.ts';
@@ -147,7 +147,13 @@ async function runBench(): Promise<number> {
   const targets: Target[] = [];
   try {
     for (const mode of available)
-      targets.push(await startTarget(mode, mock, tmpDir, ringfenceDir ? { ringfenceDir } : {}));
+      targets.push(
+        await startTarget(mode, mock, tmpDir, {
+          ...(ringfenceDir ? { ringfenceDir } : {}),
+          // The soak's leak check asks ringfence servers for their live heap after a full GC.
+          ...(mode.server.kind === 'ringfence' ? { nodeArgs: MEM_PROBE_ARGS } : {}),
+        }),
+      );
     const { modes: measured, noise } = await measure(targets, mock.pid, PAYLOADS, settings, log);
 
     const exits = new Map<string, { code: number | null; signal: string | null }>();

@@ -23,6 +23,8 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '5' },
     rate: { type: 'string', default: '200' },
     compare: { type: 'string', multiple: true, default: [] },
+    /** Also runs each ringfence mode with these Node flags (repeatable; one variant per flag set, space-separated). */
+    'node-args': { type: 'string', multiple: true, default: [] },
   },
 });
 const tmp = mkdtempSync(join(tmpdir(), 'ringfence-ttfb-'));
@@ -37,6 +39,12 @@ for (const name of values.modes.split(',')) {
   if (!m?.available) throw new Error(`unknown or unavailable mode ${name}`);
   targets.push({ ...(await startTarget(m, mock, tmp)), label: m.name });
   if (m.server.kind !== 'ringfence') continue;
+  for (const flags of values['node-args']) {
+    const o = await startTarget({ ...m, name: `${m.name} ${flags}` }, mock, tmp, {
+      nodeArgs: flags.split(' '),
+    });
+    targets.push({ ...o, label: o.mode.name });
+  }
   for (const other of values.compare) {
     const d = resolve(other);
     const o = await startTarget({ ...m, name: `${m.name}@${d.split('/').at(-1)}` }, mock, tmp, {
@@ -49,8 +57,8 @@ const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length
 for (const id of values.payload.split(',')) {
   const p = PAYLOADS.find((x) => x.id === id);
   if (!p) throw new Error(`unknown payload ${id}`);
-  const acc = new Map<string, { ttfb50: number[]; ttfb90: number[]; lat50: number[] }>();
-  for (const t of targets) acc.set(t.label, { ttfb50: [], ttfb90: [], lat50: [] });
+  const acc = new Map<string, { ttfb50: number[]; ttfb90: number[]; lat50: number[]; lat99: number[] }>();
+  for (const t of targets) acc.set(t.label, { ttfb50: [], ttfb90: [], lat50: [], lat99: [] });
   for (let r = 0; r < Number(values.rounds); r++)
     for (const t of targets) {
       const res = await paced({
@@ -66,13 +74,14 @@ for (const id of values.payload.split(',')) {
       x.ttfb50.push(res.ttfb.p50);
       x.ttfb90.push(res.ttfb.p90);
       x.lat50.push(res.latency.p50);
+      x.lat99.push(res.latency.p99);
       if (res.errors || res.non2xx || res.mismatches)
         console.log(`  ${t.label}: ${res.errors} errors ${res.non2xx} non-2xx ${res.mismatches} mismatches`);
     }
   console.log(`${p.label}: median of ${values.rounds} rounds, ms`);
   for (const [name, x] of acc)
     console.log(
-      `  ${name.padEnd(24)} TTFB p50 ${med(x.ttfb50).toFixed(3)}  p90 ${med(x.ttfb90).toFixed(3)}  latency p50 ${med(x.lat50).toFixed(3)}   [TTFB p50 ${x.ttfb50.map((v) => v.toFixed(3)).join(' ')}]`,
+      `  ${name.padEnd(24)} TTFB p50 ${med(x.ttfb50).toFixed(3)}  p90 ${med(x.ttfb90).toFixed(3)}  latency p50 ${med(x.lat50).toFixed(3)}  p99 ${med(x.lat99).toFixed(3)}   [TTFB p50 ${x.ttfb50.map((v) => v.toFixed(3)).join(' ')}]`,
     );
 }
 for (const t of targets) await t.child?.stop(5000);

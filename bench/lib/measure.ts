@@ -6,7 +6,7 @@ import { type NoiseFigures, NoiseMeter } from './noise.ts';
 import { type Percentiles, paced } from './paced.ts';
 import { cpuTicks, rssBytes } from './procfs.ts';
 import type { BenchSettings, MemoryFigures, ModeResult, PayloadFigures } from './results.ts';
-import type { Target } from './servers.ts';
+import { liveHeapMB, type Target } from './servers.ts';
 import { addedStats, latencyStats, stat } from './stats.ts';
 
 /** The endpoint every mode serves. */
@@ -127,25 +127,44 @@ export async function measure(
       continue;
     }
     log(`soak: ${t.mode.name}, ${s.soakRequests} requests`);
-    const r = await saturate({
-      url: `${t.url}${PATH}`,
-      headers: HEADERS,
-      payloads,
-      connections: s.saturatedConnections,
-      amount: s.soakRequests,
-    });
+    const liveBefore = t.child ? await liveHeapMB(t.child) : undefined;
+    // Two halves: the first lets the heap reach its working size under the soak's load, the second is measured.
+    const half = (amount: number) =>
+      saturate({
+        url: `${t.url}${PATH}`,
+        headers: HEADERS,
+        payloads,
+        connections: s.saturatedConnections,
+        amount,
+      });
+    const first = await half(Math.ceil(s.soakRequests / 2));
+    await sleep(200);
+    const midSoakMB = mb(t.pid);
+    const second = await half(Math.floor(s.soakRequests / 2));
     await sleep(200);
     const afterSoakMB = mb(t.pid);
+    const liveAfter = t.child ? await liveHeapMB(t.child) : undefined;
+    const errors = first.errors + second.errors;
+    const non2xx = first.non2xx + second.non2xx;
+    const round1 = (n: number) => Math.round(n * 10) / 10;
     memory.set(t.mode.name, {
       ...base,
       afterSoakMB,
-      soakRequests: r.completed,
-      soakGrowthMB: Math.round((afterSoakMB - afterRoundsMB) * 10) / 10,
-      soakErrors: r.errors,
-      soakNon2xx: r.non2xx,
+      midSoakMB,
+      soakRequests: first.completed + second.completed,
+      soakGrowthMB: round1(afterSoakMB - midSoakMB),
+      soakErrors: errors,
+      soakNon2xx: non2xx,
+      ...(liveBefore !== undefined && liveAfter !== undefined
+        ? {
+            liveHeapAfterRoundsMB: liveBefore,
+            liveHeapAfterSoakMB: liveAfter,
+            liveHeapGrowthSoakMB: round1(liveAfter - liveBefore),
+          }
+        : {}),
     });
     log(
-      `soak: ${t.mode.name} RSS ${afterRoundsMB} → ${afterSoakMB} MB, ${r.errors} errors, ${r.non2xx} non-2xx`,
+      `soak: ${t.mode.name} RSS ${afterRoundsMB} → ${midSoakMB} → ${afterSoakMB} MB, live heap ${liveBefore ?? '?'} → ${liveAfter ?? '?'} MB, ${errors} errors, ${non2xx} non-2xx`,
     );
   }
 

@@ -1,5 +1,5 @@
 /**
- * Preloaded (`--import`) into a server by bench/soak-quick.ts: on SIGUSR2 it collects garbage (the server runs
+ * Preloaded (`--import`) into ringfence servers by the full bench and bench/soak-quick.ts: on SIGUSR2 it collects garbage (the server runs
  * with --expose-gc) and writes one `MEMPROBE {json}` line to stderr: RSS, V8 heap used/total before and after
  * a full GC, external and array buffers, and the size of each heap space. Live heap (after GC) that keeps growing
  * with the request count is a leak; RSS that grows while the live heap stays flat is the heap's sizing.

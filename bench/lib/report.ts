@@ -93,16 +93,17 @@ function payloadTable(r: BenchResults, payloadId: string, stream: boolean): stri
 
 function memoryTable(r: BenchResults): string {
   const lines = [
-    '| mode | start | after rounds | after soak | growth over soak | soak requests | soak errors / non-2xx | exit on SIGTERM |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| mode | start | after rounds | mid-soak | after soak | RSS growth, 2nd half | live heap after rounds → soak | live heap growth | soak requests | soak errors / non-2xx | exit on SIGTERM |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const m of r.modes.filter((x) => x.available)) {
     const mem = m.memory;
     const f = (n: number | undefined) => (n === undefined ? '—' : n.toFixed(1));
+    const signed = (n: number | undefined) => (n === undefined ? '—' : `${n >= 0 ? '+' : ''}${n.toFixed(1)}`);
     const exit = m.exit ? (m.exit.signal ?? `code ${m.exit.code}`) : '—';
     const soakErr = mem?.soakErrors === undefined ? '—' : `${mem.soakErrors} / ${mem.soakNon2xx ?? 0}`;
     lines.push(
-      `| ${m.name} | ${f(mem?.startMB)} | ${f(mem?.afterRoundsMB)} | ${f(mem?.afterSoakMB)} | ${mem?.soakGrowthMB === undefined ? '—' : `${mem.soakGrowthMB >= 0 ? '+' : ''}${mem.soakGrowthMB.toFixed(1)}`} | ${mem?.soakRequests ?? '—'} | ${soakErr} | ${exit} |`,
+      `| ${m.name} | ${f(mem?.startMB)} | ${f(mem?.afterRoundsMB)} | ${f(mem?.midSoakMB)} | ${f(mem?.afterSoakMB)} | ${signed(mem?.soakGrowthMB)} | ${mem?.liveHeapAfterRoundsMB === undefined ? '—' : `${f(mem.liveHeapAfterRoundsMB)} → ${f(mem.liveHeapAfterSoakMB)}`} | ${signed(mem?.liveHeapGrowthSoakMB)} | ${mem?.soakRequests ?? '—'} | ${soakErr} | ${exit} |`,
     );
   }
   return lines.join('\n');

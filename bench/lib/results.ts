@@ -43,9 +43,19 @@ export interface MemoryFigures {
   readonly afterRoundsMB: number;
   /** After the soak (absent when no soak ran). */
   readonly afterSoakMB?: number;
+  /** After the soak's first half: by then the heap has grown to its working size under the soak's load. */
+  readonly midSoakMB?: number;
   readonly soakRequests?: number;
-  /** afterSoakMB − afterRoundsMB: growth over the soak, the leak check. */
+  /**
+   * RSS growth over the soak's second half (afterSoakMB − midSoakMB). The first half is left out: it is where V8
+   * grows the heap to its working size (RSS that rises 200 MB there and then stays flat is sizing, not a leak).
+   */
   readonly soakGrowthMB?: number;
+  /** V8 heap used right after a full GC, after the rounds and after the soak (ringfence modes, mem-probe). */
+  readonly liveHeapAfterRoundsMB?: number;
+  readonly liveHeapAfterSoakMB?: number;
+  /** liveHeapAfterSoakMB − liveHeapAfterRoundsMB: what the soak left alive, the leak check itself. */
+  readonly liveHeapGrowthSoakMB?: number;
   readonly soakErrors?: number;
   readonly soakNon2xx?: number;
 }

@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BENCH_PROVIDER_KEY, type Mode, ringfenceConfig } from '../modes.ts';
 import { type Child, freePort, REPO_DIR, spawnServer } from './children.ts';
 
@@ -72,4 +74,32 @@ export async function startTarget(
   });
   await s.setup?.(`http://127.0.0.1:${adminPort}`, ctx, `http://127.0.0.1:${port}`);
   return { mode, url: child.url, pid: child.pid, child };
+}
+
+/** Node flags that preload bench/lib/mem-probe.ts (SIGUSR2: a full GC, then one MEMPROBE line on stderr). */
+export const MEM_PROBE_ARGS: readonly string[] = [
+  '--expose-gc',
+  '--import',
+  pathToFileURL(fileURLToPath(new URL('./mem-probe.ts', import.meta.url))).href,
+];
+
+/**
+ * The live heap of a server started with {@link MEM_PROBE_ARGS}: V8 heap used right after a full GC, in MB.
+ * Undefined when it does not answer within 5 s.
+ */
+export async function liveHeapMB(child: Child): Promise<number | undefined> {
+  const last = () =>
+    child
+      .output()
+      .split('\n')
+      .findLast((l) => l.startsWith('MEMPROBE '));
+  const before = last();
+  process.kill(child.pid, 'SIGUSR2');
+  for (let i = 0; i < 50; i++) {
+    await sleep(100);
+    const line = last();
+    if (line && line !== before)
+      return (JSON.parse(line.slice(9)) as { liveHeapAfterGc: number }).liveHeapAfterGc;
+  }
+  return undefined;
 }
