@@ -8,14 +8,13 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { killAllNow } from './lib/children.ts';
 import { saturate } from './lib/load.ts';
 import { HEADERS, PATH } from './lib/measure.ts';
 import { clockTicks } from './lib/procfs.ts';
-import { startMock, startTarget, type Target } from './lib/servers.ts';
-import { MODES } from './modes.ts';
+import { startCompared, startMock } from './lib/servers.ts';
 import { PAYLOADS } from './payloads.ts';
 
 const { values } = parseArgs({
@@ -39,31 +38,16 @@ process.on('exit', () => {
   killAllNow();
   rmSync(tmp, { recursive: true, force: true });
 });
-const modes = values.modes.split(',').map((n) => {
-  const m = MODES.find((x) => x.name === n);
-  if (!m?.available) throw new Error(`unknown or unavailable mode ${n}`);
-  return m;
-});
 const payloads = values.payload.split(',').map((id) => {
   const p = PAYLOADS.find((x) => x.id === id);
   if (!p) throw new Error(`unknown payload ${id}`);
   return p;
 });
 const mock = await startMock();
-const dir = values['ringfence-dir'] ? resolve(values['ringfence-dir']) : undefined;
-const targets: Array<Target & { label: string }> = [];
-for (const m of modes) {
-  const t = await startTarget(m, mock, tmp, dir ? { ringfenceDir: dir } : {});
-  targets.push({ ...t, label: m.name });
-  if (m.server.kind !== 'ringfence') continue;
-  for (const other of values.compare) {
-    const d = resolve(other);
-    const o = await startTarget({ ...m, name: `${m.name}@${d.split('/').at(-1)}` }, mock, tmp, {
-      ringfenceDir: d,
-    });
-    targets.push({ ...o, label: o.mode.name });
-  }
-}
+const targets = await startCompared(values.modes, mock, tmp, {
+  compare: values.compare,
+  ...(values['ringfence-dir'] ? { ringfenceDir: values['ringfence-dir'] } : {}),
+});
 const rounds = Number(values.rounds);
 const durationS = Number(values.duration);
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -6,13 +6,12 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { killAllNow } from './lib/children.ts';
 import { HEADERS, PATH } from './lib/measure.ts';
 import { paced } from './lib/paced.ts';
-import { startMock, startTarget, type Target } from './lib/servers.ts';
-import { MODES } from './modes.ts';
+import { startCompared, startMock } from './lib/servers.ts';
 import { PAYLOADS } from './payloads.ts';
 
 const { values } = parseArgs({
@@ -33,26 +32,10 @@ process.on('exit', () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 const mock = await startMock();
-const targets: Array<Target & { label: string }> = [];
-for (const name of values.modes.split(',')) {
-  const m = MODES.find((x) => x.name === name);
-  if (!m?.available) throw new Error(`unknown or unavailable mode ${name}`);
-  targets.push({ ...(await startTarget(m, mock, tmp)), label: m.name });
-  if (m.server.kind !== 'ringfence') continue;
-  for (const flags of values['node-args']) {
-    const o = await startTarget({ ...m, name: `${m.name} ${flags}` }, mock, tmp, {
-      nodeArgs: flags.split(' '),
-    });
-    targets.push({ ...o, label: o.mode.name });
-  }
-  for (const other of values.compare) {
-    const d = resolve(other);
-    const o = await startTarget({ ...m, name: `${m.name}@${d.split('/').at(-1)}` }, mock, tmp, {
-      ringfenceDir: d,
-    });
-    targets.push({ ...o, label: o.mode.name });
-  }
-}
+const targets = await startCompared(values.modes, mock, tmp, {
+  compare: values.compare,
+  nodeArgs: values['node-args'],
+});
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 for (const id of values.payload.split(',')) {
   const p = PAYLOADS.find((x) => x.id === id);

@@ -7,12 +7,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { killAllNow } from './lib/children.ts';
 import { HEADERS, PATH } from './lib/measure.ts';
-import { startMock, startTarget, type Target } from './lib/servers.ts';
-import { MODES } from './modes.ts';
+import { startCompared, startMock } from './lib/servers.ts';
 import { PAYLOADS } from './payloads.ts';
 
 const { values } = parseArgs({
@@ -32,20 +31,7 @@ process.on('exit', () => {
 const payload = PAYLOADS.find((p) => p.id === values.payload);
 if (!payload) throw new Error(`unknown payload ${values.payload}`);
 const mock = await startMock();
-const targets: Array<Target & { label: string }> = [];
-for (const name of values.modes.split(',')) {
-  const m = MODES.find((x) => x.name === name);
-  if (!m?.available) throw new Error(`unknown or unavailable mode ${name}`);
-  targets.push({ ...(await startTarget(m, mock, tmp)), label: m.name });
-  if (m.server.kind !== 'ringfence') continue;
-  for (const other of values.compare) {
-    const d = resolve(other);
-    const o = await startTarget({ ...m, name: `${m.name}@${d.split('/').at(-1)}` }, mock, tmp, {
-      ringfenceDir: d,
-    });
-    targets.push({ ...o, label: o.mode.name });
-  }
-}
+const targets = await startCompared(values.modes, mock, tmp, { compare: values.compare });
 
 interface Sample {
   head: number;

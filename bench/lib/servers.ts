@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BENCH_PROVIDER_KEY, type Mode, ringfenceConfig } from '../modes.ts';
+import { BENCH_PROVIDER_KEY, MODES, type Mode, ringfenceConfig } from '../modes.ts';
 import { type Child, freePort, REPO_DIR, spawnServer } from './children.ts';
 
 /** A server the load goes to, and the process whose CPU and memory are measured. */
@@ -102,4 +102,43 @@ export async function liveHeapMB(child: Child): Promise<number | undefined> {
       return (JSON.parse(line.slice(9)) as { liveHeapAfterGc: number }).liveHeapAfterGc;
   }
   return undefined;
+}
+
+/** A started server and the label its figures are printed under. */
+export type Labelled = Target & { readonly label: string };
+
+/**
+ * Starts the servers of the quick comparison tools: each mode named in `modes` (comma-separated), and for each
+ * ringfence mode one more per `nodeArgs` variant (Node flags, space-separated: `prod+shadow --max-semi-space-size=8`)
+ * and one more per `compare` checkout (`prod+shadow@other-dir`), all in front of the same mock.
+ */
+export async function startCompared(
+  modes: string,
+  mock: Child,
+  tmpDir: string,
+  opts: { compare?: readonly string[]; nodeArgs?: readonly string[]; ringfenceDir?: string } = {},
+): Promise<Labelled[]> {
+  const targets: Labelled[] = [];
+  for (const name of modes.split(',')) {
+    const m = MODES.find((x) => x.name === name);
+    if (!m?.available) throw new Error(`unknown or unavailable mode ${name}`);
+    const own = opts.ringfenceDir ? { ringfenceDir: resolve(opts.ringfenceDir) } : {};
+    targets.push({ ...(await startTarget(m, mock, tmpDir, own)), label: m.name });
+    if (m.server.kind !== 'ringfence') continue;
+    for (const flags of opts.nodeArgs ?? []) {
+      const o = await startTarget({ ...m, name: `${m.name} ${flags}` }, mock, tmpDir, {
+        ...own,
+        nodeArgs: flags.split(' '),
+      });
+      targets.push({ ...o, label: o.mode.name });
+    }
+    for (const other of opts.compare ?? []) {
+      const d = resolve(other);
+      const o = await startTarget({ ...m, name: `${m.name}@${d.split('/').at(-1)}` }, mock, tmpDir, {
+        ringfenceDir: d,
+      });
+      targets.push({ ...o, label: o.mode.name });
+    }
+  }
+  return targets;
 }
