@@ -4,6 +4,7 @@ import type { RequestRecord } from '../gateway/context.ts';
 import type { RingSnapshot } from '../rings/runtime.ts';
 import type { BreakerState, Breakers } from '../upstream/breakers.ts';
 import type { Pricing } from './cost.ts';
+import { FastCounter, FastHistogram } from './fast-metrics.ts';
 import { LabelCache } from './label-cache.ts';
 
 const BREAKER_STATE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, open: 2 };
@@ -35,8 +36,13 @@ export class Metrics {
     new Gauge<L>({ name, help, labelNames, registers: [this.registry] });
   readonly #h = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
     new Histogram<L>({ name, help, labelNames, buckets, registers: [this.registry] });
+  // The series observe() updates on every request: plain numbers until a scrape reads them (fast-metrics.ts).
+  readonly #fc = (name: string, help: string, labelNames: readonly string[]) =>
+    new FastCounter(this.registry, name, help, labelNames);
+  readonly #fh = (name: string, help: string, labelNames: readonly string[], buckets: number[]) =>
+    new FastHistogram(this.registry, name, help, labelNames, buckets);
 
-  readonly requests = this.#c(
+  readonly requests = this.#fc(
     'ringfence_requests_total',
     'Governed requests by the ring that enforced them, app, class, action and status class.',
     ['ring', 'app', 'class', 'action', 'status'],
@@ -46,37 +52,37 @@ export class Metrics {
     'API requests refused before any policy ran (unauthenticated, invalid body, too large, no route), by code.',
     ['code'],
   );
-  readonly requestErrors = this.#c(
+  readonly requestErrors = this.#fc(
     'ringfence_request_errors_total',
     'Requests answered with a gateway error, by ring and error code (docs/errors.md).',
     ['ring', 'code'],
   );
-  readonly evaluations = this.#c(
+  readonly evaluations = this.#fc(
     'ringfence_evaluations_total',
     'Bundle evaluations by ring (production, canary enforcing; shadow observing), class and action.',
     ['ring', 'class', 'action'],
   );
-  readonly triggers = this.#c(
+  readonly triggers = this.#fc(
     'ringfence_guardrail_triggers_total',
     'Guardrail verdicts other than pass, by ring, stage, guardrail and verdict.',
     ['ring', 'stage', 'guardrail', 'verdict'],
   );
-  readonly policyErrors = this.#c(
+  readonly policyErrors = this.#fc(
     'ringfence_policy_errors_total',
     'Policy evaluations that threw, by ring (production/canary: the request was denied; shadow: counted only).',
     ['ring'],
   );
-  readonly divergence = this.#c(
+  readonly divergence = this.#fc(
     'ringfence_divergence_total',
     'Requests on which the candidate and production decided differently, by ring and kind.',
     ['ring', 'kind'],
   );
-  readonly tokens = this.#c(
+  readonly tokens = this.#fc(
     'ringfence_tokens_total',
     'Tokens by class, provider, model and direction (input, output); estimated when the provider reports none.',
     ['class', 'provider', 'model', 'direction'],
   );
-  readonly cost = this.#c(
+  readonly cost = this.#fc(
     'ringfence_cost_usd_total',
     'Estimated cost in US dollars by class, provider and model (from providers.<id>.pricing).',
     ['class', 'provider', 'model'],
@@ -96,7 +102,7 @@ export class Metrics {
     'ringfence_decision_log_dropped_total',
     'Decision log events dropped because the sink could not keep up (the buffer was full).',
   );
-  readonly budgetRejections = this.#c(
+  readonly budgetRejections = this.#fc(
     'ringfence_budget_rejections_total',
     'Requests refused because a token budget was spent.',
     ['ring'],
@@ -121,25 +127,25 @@ export class Metrics {
     ['from', 'kind'],
   );
 
-  readonly duration = this.#h(
+  readonly duration = this.#fh(
     'ringfence_request_duration_seconds',
     'Whole request time through the gateway, by ring and API.',
     ['ring', 'api'],
     CALL_BUCKETS,
   );
-  readonly overhead = this.#h(
+  readonly overhead = this.#fh(
     'ringfence_gateway_overhead_seconds',
     'Time the gateway adds: the whole request time minus the upstream call, by ring.',
     ['ring'],
     FINE_BUCKETS,
   );
-  readonly evaluation = this.#h(
+  readonly evaluation = this.#fh(
     'ringfence_policy_evaluation_seconds',
     'Policy evaluation time by ring (production, canary, shadow).',
     ['ring'],
     FINE_BUCKETS,
   );
-  readonly upstream = this.#h(
+  readonly upstream = this.#fh(
     'ringfence_upstream_seconds',
     'Upstream call time by provider and phase (ttfb: until response headers; total: until the body ended).',
     ['provider', 'phase'],
