@@ -129,11 +129,27 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       }
       other.evalUs = us(ts);
     };
+    /**
+     * Hands the request to the observer (ring statistics, metrics, decision log) once its answer is on its way:
+     * called where the answer is decided (a whole body before it is written, an error before it is thrown), it
+     * takes the end time then and does the rest in the next check phase, after the answer was written, so the
+     * client never waits for the shadow's leftovers, the comparison, the log line or the metrics.
+     */
     const finish = (
       status: number,
       outcome: string,
       output: OutputReport | undefined,
       errorCode?: string,
+    ) => {
+      if (!observe) return;
+      setImmediate(observed, status, outcome, output, errorCode, performance.now());
+    };
+    const observed = (
+      status: number,
+      outcome: string,
+      output: OutputReport | undefined,
+      errorCode: string | undefined,
+      endedAt: number,
     ) => {
       if (!observe) return;
       runShadow();
@@ -175,7 +191,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
             upstreamHeadersMs,
             upstreamTotalMs,
             outputGuardUs: output?.guardUs,
-            totalMs: performance.now() - t0,
+            totalMs: endedAt - t0,
           },
         },
         snap,
