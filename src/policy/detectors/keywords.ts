@@ -30,16 +30,39 @@ export function keywordsDetector(keywords: readonly string[], opts: KeywordsOpti
   }
   const sorted = [...new Set(keywords)].sort((a, b) => b.length - a.length || (a < b ? -1 : a > b ? 1 : 0));
   const alternation = sorted.map(escapeRegex).join('|');
-  const source =
-    opts.wholeWord === false ? alternation : `(?<!${WORD_CHAR})(?:${alternation})(?!${WORD_CHAR})`;
-  const re = new RegExp(source, opts.caseSensitive === true ? 'gu' : 'giu');
+  const flags = opts.caseSensitive === true ? 'u' : 'iu';
+  // `bare` finds where some keyword starts; with whole words, `word` (sticky) then decides at that position with
+  // the boundaries. The result is the one regex's, `(?<!W)(?:a|b)(?!W)` run with `g`: a position where `word`
+  // matches is one where `bare` does, so the leftmost `bare` hit is the first place `word` can match, and where
+  // `word` fails there (every keyword tried, longest first) the search goes on from the next position. It is
+  // ~2x cheaper: a pattern that starts with a lookbehind is tried at every position of the text, the bare
+  // alternation skips ahead on its first characters (43 -> 21 µs on a 32 KB prompt; test/policy/keywords.test.ts
+  // checks the two agree on random texts).
+  const bare = new RegExp(alternation, `g${flags}`);
+  const word =
+    opts.wholeWord === false
+      ? undefined
+      : new RegExp(`(?<!${WORD_CHAR})(?:${alternation})(?!${WORD_CHAR})`, `y${flags}`);
   return Object.freeze({
     name: 'keywords',
     kinds: Object.freeze([kind]),
     scan(text: string, out: Match[]): void {
-      re.lastIndex = 0;
-      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-        out.push({ kind, start: m.index, end: m.index + m[0].length });
+      bare.lastIndex = 0;
+      for (let m = bare.exec(text); m !== null; m = bare.exec(text)) {
+        if (word === undefined) {
+          out.push({ kind, start: m.index, end: m.index + m[0].length });
+          continue;
+        }
+        word.lastIndex = m.index;
+        const w = word.exec(text);
+        if (w === null) {
+          // Past the whole code point: in `u` mode a lastIndex inside a surrogate pair is moved back to its start.
+          bare.lastIndex = m.index + ((text.codePointAt(m.index) as number) > 0xffff ? 2 : 1);
+          continue;
+        }
+        const end = w.index + w[0].length;
+        out.push({ kind, start: w.index, end });
+        bare.lastIndex = end;
       }
     },
   });
