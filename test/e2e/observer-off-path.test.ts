@@ -4,7 +4,7 @@
  *
  * Proved by order, not by a clock: the client runs on another thread (a worker with its own event loop) and
  * raises a shared flag once it has read the whole answer; the observer blocks the gateway's thread waiting for
- * that flag (Atomics.wait, at most 3 s). Had the observer run before the answer was written, the client could not
+ * that flag (Atomics.wait, at most 10 s). Had the observer run before the answer was written, the client could not
  * have read it, and the wait would time out.
  */
 import { Worker } from 'node:worker_threads';
@@ -33,10 +33,10 @@ const flag = new Int32Array(new SharedArrayBuffer(4));
 let armed = false;
 const seen: Array<{ outcome: string; wait: string }> = [];
 
-/** The observer: while armed, holds the gateway's thread until the client has the whole answer (or 3 s). */
+/** The observer: while armed, holds the gateway's thread until the client has the whole answer (or 10 s). */
 function observe(r: RequestRecord) {
   if (!armed) return;
-  seen.push({ outcome: r.outcome, wait: Atomics.wait(flag, 0, 0, 3000) });
+  seen.push({ outcome: r.outcome, wait: Atomics.wait(flag, 0, 0, 10_000) });
 }
 
 async function request(
