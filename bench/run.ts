@@ -65,6 +65,7 @@ const settings: BenchSettings = {
   fixedRate: numeric(values.rate, 200, 'rate'),
   fixedS: numeric(values['fixed-duration'], smoke ? 0.5 : 5, 'fixed-duration'),
   fixedConnections: 4,
+  fixedSlices: smoke ? 1 : 5,
   soakRequests: Math.round(numeric(values.soak, smoke ? 400 : 100_000, 'soak')),
   streamChunks: STREAM_CHUNKS,
   clockTicks: clockTicks(),

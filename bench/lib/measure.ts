@@ -3,7 +3,7 @@ import { BENCH_APP_KEY } from '../modes.ts';
 import type { Payload } from '../payloads.ts';
 import { saturate } from './load.ts';
 import { type NoiseFigures, NoiseMeter } from './noise.ts';
-import { type Percentiles, paced } from './paced.ts';
+import { type Histograms, histograms, type Percentiles, paced, percentiles } from './paced.ts';
 import { cpuTicks, rssBytes } from './procfs.ts';
 import type { BenchSettings, MemoryFigures, ModeResult, PayloadFigures } from './results.ts';
 import { liveHeapMB, type Target } from './servers.ts';
@@ -94,28 +94,44 @@ export async function measure(
           `round ${round}/${s.rounds} saturated  ${t.mode.name.padEnd(12)} ${p.label.padEnd(16)} ${r.rps.toFixed(0).padStart(6)} req/s ${r.cpuPerRequestUs.toFixed(0).padStart(5)} µs CPU/req${r.errors + r.non2xx ? `  ERRORS ${r.errors} non-2xx ${r.non2xx}` : ''}`,
         );
       }
-    for (const p of payloads)
+    // Fixed rate: each mode's fixedS is run as `fixedSlices` slices, every mode in turn per slice (the order
+    // rotated), into one histogram per mode. A slow stretch of the machine (this VM's speed moves within
+    // seconds) then falls on every mode alike instead of on the one whose 5 s it was.
+    for (const p of payloads) {
+      const pooled = new Map<Target, Histograms>(targets.map((t) => [t, histograms()]));
+      for (let slice = 0; slice < s.fixedSlices; slice++)
+        for (let i = 0; i < targets.length; i++) {
+          const t = targets[(i + slice) % targets.length]!;
+          const r = await measured(() =>
+            paced({
+              origin: t.url,
+              path: PATH,
+              headers: HEADERS,
+              payload: p,
+              rate: s.fixedRate,
+              durationS: s.fixedS / s.fixedSlices,
+              connections: s.fixedConnections,
+              into: pooled.get(t)!,
+            }),
+          );
+          a(t, p).errors += r.errors + r.mismatches;
+          a(t, p).non2xx += r.non2xx;
+          if (r.errors + r.non2xx + r.mismatches)
+            log(
+              `round ${round}/${s.rounds} fixed-rate ${t.mode.name} ${p.label}: ERRORS ${r.errors + r.mismatches} non-2xx ${r.non2xx}`,
+            );
+        }
       for (const t of targets) {
-        const r = await measured(() =>
-          paced({
-            origin: t.url,
-            path: PATH,
-            headers: HEADERS,
-            payload: p,
-            rate: s.fixedRate,
-            durationS: s.fixedS,
-            connections: s.fixedConnections,
-          }),
-        );
-        const x = a(t, p);
-        x.lat.push(r.latency);
-        x.ttfb.push(r.ttfb);
-        x.errors += r.errors + r.mismatches;
-        x.non2xx += r.non2xx;
+        const h = pooled.get(t)!;
+        const lat = percentiles(h.latency);
+        const ttfb = percentiles(h.ttfb);
+        a(t, p).lat.push(lat);
+        a(t, p).ttfb.push(ttfb);
         log(
-          `round ${round}/${s.rounds} fixed-rate ${t.mode.name.padEnd(12)} ${p.label.padEnd(16)} p50 ${r.latency.p50.toFixed(3)} p99 ${r.latency.p99.toFixed(3)} ms${p.stream ? `  TTFB p50 ${r.ttfb.p50.toFixed(3)} ms` : ''}${r.errors + r.non2xx + r.mismatches ? `  ERRORS ${r.errors + r.mismatches} non-2xx ${r.non2xx}` : ''}`,
+          `round ${round}/${s.rounds} fixed-rate ${t.mode.name.padEnd(12)} ${p.label.padEnd(16)} p50 ${lat.p50.toFixed(3)} p99 ${lat.p99.toFixed(3)} ms${p.stream ? `  TTFB p50 ${ttfb.p50.toFixed(3)} ms` : ''}`,
         );
       }
+    }
   }
 
   const memory = new Map<string, MemoryFigures>();

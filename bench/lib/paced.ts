@@ -34,6 +34,19 @@ export interface PacedOptions {
   readonly durationS: number;
   readonly connections: number;
   readonly timeoutMs?: number;
+  /** Record into these (pooled over several runs) instead of fresh ones; the result's percentiles are theirs. */
+  readonly into?: Histograms;
+}
+
+/** Latency and TTFB histograms (µs), to pool several fixed-rate runs of one mode. */
+export interface Histograms {
+  readonly latency: hdr.Histogram;
+  readonly ttfb: hdr.Histogram;
+}
+
+/** Empty latency and TTFB histograms. */
+export function histograms(): Histograms {
+  return { latency: histogram(), ttfb: histogram() };
 }
 
 function histogram(): hdr.Histogram {
@@ -45,7 +58,8 @@ function histogram(): hdr.Histogram {
   });
 }
 
-function percentiles(h: hdr.Histogram): Percentiles {
+/** p50/p90/p99/max of a histogram (µs) in milliseconds. */
+export function percentiles(h: hdr.Histogram): Percentiles {
   const ms = (us: number) => Math.round(us) / 1000;
   return {
     p50: ms(h.getValueAtPercentile(50)),
@@ -68,8 +82,8 @@ export async function paced(opts: PacedOptions): Promise<PacedResult> {
     pipelining: 1,
     keepAliveTimeout: 30_000,
   });
-  const latency = histogram();
-  const ttfb = histogram();
+  const latency = opts.into?.latency ?? histogram();
+  const ttfb = opts.into?.ttfb ?? histogram();
   let errors = 0;
   let non2xx = 0;
   let mismatches = 0;

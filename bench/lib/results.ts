@@ -91,6 +91,8 @@ export interface BenchSettings {
   readonly saturatedConnections: number;
   readonly fixedRate: number;
   readonly fixedS: number;
+  /** Each mode's fixedS per round is run as this many slices, every mode in turn per slice (pooled). */
+  readonly fixedSlices: number;
   readonly fixedConnections: number;
   readonly soakRequests: number;
   readonly streamChunks: number;
