@@ -144,7 +144,21 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       errorCode?: string,
     ) => {
       if (!observe) return;
-      setImmediate(observed, status, outcome, output, errorCode, performance.now());
+      setImmediate(observedSafely, status, outcome, output, errorCode, performance.now());
+    };
+    // Off the request's own flow, a throw would be uncaught and end the process: log it, lose one record.
+    const observedSafely = (
+      status: number,
+      outcome: string,
+      output: OutputReport | undefined,
+      errorCode: string | undefined,
+      endedAt: number,
+    ) => {
+      try {
+        observed(status, outcome, output, errorCode, endedAt);
+      } catch (err) {
+        logger.error({ requestId, err }, 'request observer failed: statistics, metrics or log line lost');
+      }
     };
     const observed = (
       status: number,

@@ -34,7 +34,9 @@ let armed = false;
 const seen: Array<{ outcome: string; wait: string }> = [];
 
 /** The observer: while armed, holds the gateway's thread until the client has the whole answer (or 10 s). */
+let throwing = false;
 function observe(r: RequestRecord) {
+  if (throwing) throw new Error('observer bug');
   if (!armed) return;
   seen.push({ outcome: r.outcome, wait: Atomics.wait(flag, 0, 0, 10_000) });
 }
@@ -102,5 +104,28 @@ describe('the request observer runs after the answer is written', () => {
     );
     expect(r).toMatchObject({ status: 502, outcome: 'error' });
     expect(['ok', 'not-equal']).toContain(r.wait);
+  });
+
+  it('an observer that throws loses its record, logged; the gateway goes on serving', async () => {
+    const call = () =>
+      fetch(`${stack.openaiBase}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'mock-gpt', messages: [{ role: 'user', content: 'hello' }] }),
+      });
+    throwing = true;
+    try {
+      const res = await call();
+      expect(res.status).toBe(200);
+      await res.text();
+      for (let i = 0; i < 100 && !stack.logs.text.includes('request observer failed'); i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(stack.logs.text).toContain('request observer failed');
+      expect(stack.logs.text).toContain('observer bug');
+    } finally {
+      throwing = false;
+    }
+    const again = await call();
+    expect(again.status).toBe(200);
   });
 });
