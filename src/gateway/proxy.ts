@@ -144,21 +144,7 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       errorCode?: string,
     ) => {
       if (!observe) return;
-      setImmediate(observedSafely, status, outcome, output, errorCode, performance.now());
-    };
-    // Off the request's own flow, a throw would be uncaught and end the process: log it, lose one record.
-    const observedSafely = (
-      status: number,
-      outcome: string,
-      output: OutputReport | undefined,
-      errorCode: string | undefined,
-      endedAt: number,
-    ) => {
-      try {
-        observed(status, outcome, output, errorCode, endedAt);
-      } catch (err) {
-        logger.error({ requestId, err }, 'request observer failed: statistics, metrics or log line lost');
-      }
+      setImmediate(observed, status, outcome, output, errorCode, performance.now());
     };
     const observed = (
       status: number,
@@ -168,50 +154,55 @@ export function proxyRoute(api: ApiKind, deps: ProxyDeps): Handler<DataEnv> {
       endedAt: number,
     ) => {
       if (!observe) return;
-      runShadow();
-      const shadowDecision = other?.decision;
-      let shadowOutput: GuardrailVerdict[] | undefined;
-      if (shadowDecision && output?.collected)
-        shadowOutput = observeOutput(other!.cb, shadowDecision.class, output.collected, scans).verdicts;
-      const [pd, cd, po, co] =
-        ring === 'canary'
-          ? [shadowDecision, decision, shadowOutput, output?.verdicts]
-          : [decision, shadowDecision, output?.verdicts, shadowOutput];
-      observe(
-        {
-          input,
-          scans,
-          ring,
-          stateVersion: snap.state.version,
-          changeId: snap.state.changeId,
-          enforcingBundleId: enforcing.id,
-          shadowBundleId: other?.cb.id,
-          decision,
-          shadow: shadowDecision,
-          shadowError: other?.error ?? false,
-          output,
-          shadowOutput,
-          divergence: pd && cd ? diffDecisions(pd, cd, po, co) : undefined,
-          status,
-          outcome,
-          errorCode,
-          target,
-          tokens,
-          timings: {
-            startedAt,
-            authUs: c.get('authUs') ?? 0,
-            parseUs,
-            evalUs,
-            candidateEvalUs: candidateEvalUs(),
-            observedEvalUs: other?.evalUs,
-            upstreamHeadersMs,
-            upstreamTotalMs,
-            outputGuardUs: output?.guardUs,
-            totalMs: endedAt - t0,
+      // Off the request's own flow, a throw would be uncaught and end the process: log it, lose one record.
+      try {
+        runShadow();
+        const shadowDecision = other?.decision;
+        let shadowOutput: GuardrailVerdict[] | undefined;
+        if (shadowDecision && output?.collected)
+          shadowOutput = observeOutput(other!.cb, shadowDecision.class, output.collected, scans).verdicts;
+        const [pd, cd, po, co] =
+          ring === 'canary'
+            ? [shadowDecision, decision, shadowOutput, output?.verdicts]
+            : [decision, shadowDecision, output?.verdicts, shadowOutput];
+        observe(
+          {
+            input,
+            scans,
+            ring,
+            stateVersion: snap.state.version,
+            changeId: snap.state.changeId,
+            enforcingBundleId: enforcing.id,
+            shadowBundleId: other?.cb.id,
+            decision,
+            shadow: shadowDecision,
+            shadowError: other?.error ?? false,
+            output,
+            shadowOutput,
+            divergence: pd && cd ? diffDecisions(pd, cd, po, co) : undefined,
+            status,
+            outcome,
+            errorCode,
+            target,
+            tokens,
+            timings: {
+              startedAt,
+              authUs: c.get('authUs') ?? 0,
+              parseUs,
+              evalUs,
+              candidateEvalUs: candidateEvalUs(),
+              observedEvalUs: other?.evalUs,
+              upstreamHeadersMs,
+              upstreamTotalMs,
+              outputGuardUs: output?.guardUs,
+              totalMs: endedAt - t0,
+            },
           },
-        },
-        snap,
-      );
+          snap,
+        );
+      } catch (err) {
+        logger.error({ requestId, err }, 'request observer failed: statistics, metrics or log line lost');
+      }
     };
 
     try {
