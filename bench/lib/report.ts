@@ -123,7 +123,7 @@ export function renderMarkdown(r: BenchResults): string {
     `- **Noise**: other processes used ${r.noise.backgroundCores} cores on average during the measurement; ${r.noise.noisyRuns} of ${r.noise.runs} runs had more than ${NOISY_CORES} cores of background load; ${r.noise.settleWaitS} s spent waiting for quiet before runs. Trust the timings when these are near 0.`,
     `- **Method**: ${s.rounds} interleaved rounds (every mode in turn, per payload) after a ${s.warmupS} s warm-up per mode and payload (discarded).` +
       ` Saturated: autocannon, ${s.saturatedConnections} connections × ${s.saturatedS} s; CPU is utime+stime of the server process from /proc (CLK_TCK ${s.clockTicks}).` +
-      ` Fixed rate: ${s.fixedRate} req/s × ${s.fixedS} s per mode and round, run as ${s.fixedSlices ?? 1} slice(s) with every mode in turn per slice (pooled into one histogram per mode and round), open loop over ${s.fixedConnections} connections, HDR histograms in µs.` +
+      ` Fixed rate: ${s.fixedRate} req/s × ${s.fixedS} s per mode and round, run as ${s.fixedSlices} slice(s) with every mode in turn per slice (pooled into one histogram per mode and round), open loop over ${s.fixedConnections} connections, HDR histograms in µs.` +
       ` Soak: ${s.soakRequests} requests (all payloads in turn, ${s.saturatedConnections} connections) per ringfence mode. Streams: ${s.streamChunks} SSE chunks + [DONE].`,
     `- **Cells**: median of the rounds (min…max). *added* = mode − direct in the same round. *vs reference*: ratio (×) for throughput and CPU, difference for latencies.`,
     '',
